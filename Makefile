@@ -1,0 +1,52 @@
+# fieldsync: `make run` starts the product on the embedded default;
+# `make test` runs every test against real PostgreSQL, Redis and MinIO,
+# installing or starting them first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO       ?= go
+BIN      := bin/fieldsync
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+PKGS     := ./...
+# Packages with concurrency run under the race detector; that is all of them
+# that have tests, so test everything with -race.
+TESTFLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: build ## start API + worker on the embedded default (SQLite, photo dir, in-process Redis) with demo data
+	./$(BIN) dev
+
+.PHONY: build
+build: ## build bin/fieldsync
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/fieldsync
+
+.PHONY: services
+services: ## install or start PostgreSQL, Redis and the MinIO server binary the tests use
+	@./scripts/services.sh
+
+.PHONY: test
+test: services ## run every test (race detector on) against real PostgreSQL, Redis and MinIO
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet and the import rules of docs/architecture.md
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@./scripts/check-imports.sh
+
+.PHONY: verify
+verify: lint test ## lint and test, as CI does
+
+.PHONY: bench
+bench: services ## run the benchmarks (figures go to docs/benchmarks.md)
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+
+.PHONY: clean
+clean: ## remove build output and the embedded default's data
+	rm -rf bin data

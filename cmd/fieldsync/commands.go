@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/iswitchroofs/fieldsync/storage/sqlstore"
+)
+
+func runServe(ctx context.Context, env *runEnv, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	}
+	s, err := newSystem(env, modeServe)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.openStore(ctx, false); err != nil {
+		return err
+	}
+	if err := s.openBlobs(ctx); err != nil {
+		return err
+	}
+	if err := s.openRedis(ctx, false); err != nil {
+		return err
+	}
+	if err := s.openAuth(false); err != nil {
+		return err
+	}
+	errc, err := s.listen(s.httpApp(), env.ready)
+	if err != nil {
+		return err
+	}
+	return s.wait(ctx, errc)
+}
+
+func runWorker(ctx context.Context, env *runEnv, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	}
+	s, err := newSystem(env, modeWorker)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.openStore(ctx, false); err != nil {
+		return err
+	}
+	if err := s.openBlobs(ctx); err != nil {
+		return err
+	}
+	if err := s.openRedis(ctx, false); err != nil {
+		return err
+	}
+	if err := s.startWorker(ctx); err != nil {
+		return err
+	}
+	s.log.Info("worker running")
+	return s.wait(ctx, nil)
+}
+
+func runDev(ctx context.Context, env *runEnv, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	}
+	s, err := newSystem(env, modeDev)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.openStore(ctx, true); err != nil {
+		return err
+	}
+	if err := s.openBlobs(ctx); err != nil {
+		return err
+	}
+	if err := s.openRedis(ctx, true); err != nil {
+		return err
+	}
+	if err := s.openAuth(true); err != nil {
+		return err
+	}
+	seeded, err := seedDemo(ctx, s.store, s.clock)
+	if err != nil {
+		return fmt.Errorf("seed demo data: %w", err)
+	}
+	if err := s.startWorker(ctx); err != nil {
+		return err
+	}
+	errc, err := s.listen(s.httpApp(), env.ready)
+	if err != nil {
+		return err
+	}
+	printDevBanner(env, s.cfg, s.httpAddr, seeded)
+	return s.wait(ctx, errc)
+}
+
+// wait blocks until a shutdown signal or the HTTP server failing.
+func (s *system) wait(ctx context.Context, errc <-chan error) error {
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+		return nil
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return errors.New("http server stopped unexpectedly")
+	}
+}
+
+func runMigrate(ctx context.Context, env *runEnv, args []string) error {
+	statusOnly := len(args) > 0 && args[0] == "--status"
+	if statusOnly {
+		args = args[1:]
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	}
+	s, err := newSystem(env, modeTool)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	url, err := s.cfg.databaseURL()
+	if err != nil {
+		return err
+	}
+	st, err := sqlstore.Open(ctx, sqlstore.Config{URL: url, Clock: s.clock, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	s.onClose("database", func(context.Context) error { return st.Close() })
+	before, latest, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if statusOnly {
+		fmt.Fprintf(env.stdout, "schema version %d, latest %d\n", before, latest)
+		return nil
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	after, _, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if after == before {
+		fmt.Fprintf(env.stdout, "schema is current at version %d\n", after)
+	} else {
+		fmt.Fprintf(env.stdout, "migrated schema from version %d to %d\n", before, after)
+	}
+	return nil
+}
+
+func runSeed(ctx context.Context, env *runEnv, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	}
+	s, err := newSystem(env, modeTool)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.openStore(ctx, false); err != nil {
+		return err
+	}
+	seeded, err := seedDemo(ctx, s.store, s.clock)
+	if err != nil {
+		return err
+	}
+	if seeded {
+		fmt.Fprintln(env.stdout, "demo organizations seeded; sign-ins:")
+	} else {
+		fmt.Fprintln(env.stdout, "demo organizations already present; sign-ins:")
+	}
+	printSignIns(env)
+	return nil
+}
+
+func printDevBanner(env *runEnv, cfg Config, addr string, seeded bool) {
+	w := env.stdout
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "fieldsync %s is running (embedded default: data in %s)\n", version, cfg.DataDir)
+	fmt.Fprintf(w, "  API:     http://%s\n", addr)
+	fmt.Fprintf(w, "  health:  http://%s/healthz   ready: http://%s/readyz   metrics: http://%s/metrics\n", addr, addr, addr)
+	if seeded {
+		fmt.Fprintln(w, "  demo data: seeded just now")
+	}
+	fmt.Fprintln(w, "  demo sign-ins:")
+	printSignIns(env)
+	fmt.Fprintln(w, "press Ctrl-C to stop")
+}
+
+func printSignIns(env *runEnv) {
+	for _, u := range demoSignIns() {
+		fmt.Fprintf(env.stdout, "    %-34s %-10s %s\n", u.email, u.role, demoPassword)
+	}
+}

@@ -1,0 +1,31 @@
+package sqlstore
+
+import (
+	"io/fs"
+
+	"gorm.io/gorm"
+
+	"github.com/iswitchroofs/fieldsync/domain"
+)
+
+// SetMigrations replaces the store's migrations, so a test can play a
+// binary that is newer or older than the database.
+func SetMigrations(s *Store, fsys fs.FS) { s.migrations = fsys }
+
+// Migrations returns the migrations the store applies.
+func Migrations(s *Store) fs.FS { return s.migrations }
+
+// Tables maps every registered kind to its table.
+func Tables() map[string]string {
+	out := make(map[string]string, len(entities))
+	for k, e := range entities {
+		out[string(k)] = e.table
+	}
+	return out
+}
+
+// DB exposes the store's connection pool to tests that inspect raw rows.
+func DB(s *Store) *gorm.DB { return s.db }
+
+// NewRecord is the registry's constructor.
+func NewRecord(k domain.EntityKind) domain.Record { return newRecord(k) }

@@ -1,0 +1,223 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"github.com/iswitchroofs/fieldsync/domain"
+)
+
+// FindRecord loads one live record of kind in orgID. Tombstones, other
+// organizations' records and malformed ids are all CodeNotFound; an unknown
+// kind is CodeInvalid.
+func (s *Store) FindRecord(ctx context.Context, orgID string, kind domain.EntityKind, id string) (domain.Record, error) {
+	op := "find " + string(kind)
+	e, err := lookup(kind)
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	rec, err := findIn(s.conn(ctx), e, orgID, id, false)
+	if err != nil {
+		return nil, s.translate(op, err)
+	}
+	return rec, nil
+}
+
+// FindUser returns the user only if it belongs to orgID; CodeNotFound
+// otherwise.
+func (s *Store) FindUser(ctx context.Context, orgID, id string) (*domain.User, error) {
+	rec, err := s.FindRecord(ctx, orgID, domain.KindUser, id)
+	if err != nil {
+		return nil, err
+	}
+	return rec.(*domain.User), nil
+}
+
+// FindUserByEmail matches case-insensitively across all organizations (the
+// write path stores emails lowercased). Returns CodeNotFound.
+func (s *Store) FindUserByEmail(ctx context.Context, email string) (*domain.User, error) {
+	const op = "find user by email"
+	email = strings.ToLower(strings.TrimSpace(email))
+	if email == "" {
+		return nil, opError(op, domain.ErrNotFound("user"))
+	}
+	var users []*domain.User
+	if err := s.conn(ctx).Where("email = ?", email).Limit(1).Find(&users).Error; err != nil {
+		return nil, s.translate(op, err)
+	}
+	if len(users) == 0 {
+		return nil, opError(op, domain.ErrNotFound("user"))
+	}
+	normalizeTimes(users[0])
+	return users[0], nil
+}
+
+// ResolveAnchor loads a live record and the lead and project it hangs under,
+// and lets domain.AnchorFor say who owns it. Parents are followed through
+// the references each kind has: lead_id and project_id directly, a
+// project's or customer's lead, a touch's enrollment. A parent that is
+// missing is left out; a tombstoned parent still counts, because the record
+// hanging under it still belongs to the same people. Returns CodeNotFound
+// like FindRecord. The organization itself (kind organization, id = orgID)
+// resolves to an anchor with no owner.
+func (s *Store) ResolveAnchor(ctx context.Context, orgID string, kind domain.EntityKind, id string) (domain.Anchor, error) {
+	op := "resolve anchor of " + string(kind)
+	if kind == domain.KindOrganization {
+		if orgID == "" || id != orgID {
+			return domain.Anchor{}, opError(op, domain.ErrNotFound("organization"))
+		}
+		if _, err := s.FindOrganization(ctx, id); err != nil {
+			return domain.Anchor{}, err
+		}
+		return domain.Anchor{OrgID: orgID, Kind: kind, ID: id}, nil
+	}
+	rec, err := s.FindRecord(ctx, orgID, kind, id)
+	if err != nil {
+		return domain.Anchor{}, err
+	}
+	lead, project, err := resolveParents(s.conn(ctx), orgID, rec)
+	if err != nil {
+		return domain.Anchor{}, s.translate(op, err)
+	}
+	return domain.AnchorFor(rec, lead, project), nil
+}
+
+// parentRefs are the ids a record names of the records it hangs under.
+type parentRefs struct {
+	lead, project, customer, enrollment string
+}
+
+func refsOf(rec domain.Record) parentRefs {
+	switch r := rec.(type) {
+	case *domain.Customer:
+		return parentRefs{lead: r.LeadID}
+	case *domain.Project:
+		return parentRefs{lead: r.LeadID, customer: r.CustomerID}
+	case *domain.Interaction:
+		return parentRefs{lead: r.LeadID, project: r.ProjectID, customer: r.CustomerID}
+	case *domain.Appointment:
+		return parentRefs{lead: r.LeadID, project: r.ProjectID, customer: r.CustomerID}
+	case *domain.Photo:
+		return parentRefs{project: r.ProjectID}
+	case *domain.Review:
+		return parentRefs{project: r.ProjectID, customer: r.CustomerID}
+	case *domain.Referral:
+		return parentRefs{lead: r.LeadID}
+	case *domain.Alert:
+		return parentRefs{lead: r.LeadID}
+	case *domain.CampaignEnrollment:
+		return parentRefs{lead: r.LeadID, customer: r.CustomerID}
+	case *domain.CampaignTouch:
+		return parentRefs{enrollment: r.EnrollmentID}
+	}
+	return parentRefs{}
+}
+
+// resolveParents follows rec's references to its lead and project: the
+// enrollment's refs for a touch, then the project, then the lead named
+// directly, by the project, or by the customer.
+func resolveParents(db *gorm.DB, orgID string, rec domain.Record) (*domain.Lead, *domain.Project, error) {
+	refs := refsOf(rec)
+	if refs.enrollment != "" {
+		enr, err := findParent[*domain.CampaignEnrollment](db, orgID, domain.KindCampaignEnrollment, refs.enrollment)
+		if err != nil {
+			return nil, nil, err
+		}
+		if enr != nil {
+			refs = refsOf(enr)
+		}
+	}
+	var project *domain.Project
+	if p, ok := rec.(*domain.Project); ok {
+		project = p
+	} else if refs.project != "" {
+		var err error
+		if project, err = findParent[*domain.Project](db, orgID, domain.KindProject, refs.project); err != nil {
+			return nil, nil, err
+		}
+	}
+	if project != nil {
+		refs.lead = cmp.Or(refs.lead, project.LeadID)
+		refs.customer = cmp.Or(refs.customer, project.CustomerID)
+	}
+	if refs.lead == "" && refs.customer != "" {
+		if _, isCustomer := rec.(*domain.Customer); !isCustomer {
+			c, err := findParent[*domain.Customer](db, orgID, domain.KindCustomer, refs.customer)
+			if err != nil {
+				return nil, nil, err
+			}
+			if c != nil {
+				refs.lead = c.LeadID
+			}
+		}
+	}
+	var lead *domain.Lead
+	if refs.lead != "" {
+		var err error
+		if lead, err = findParent[*domain.Lead](db, orgID, domain.KindLead, refs.lead); err != nil {
+			return nil, nil, err
+		}
+	}
+	return lead, project, nil
+}
+
+// findParent loads a parent record, tombstone included; nil if missing.
+func findParent[T domain.Record](db *gorm.DB, orgID string, kind domain.EntityKind, id string) (T, error) {
+	var zero T
+	rec, err := findIn(db, entities[kind], orgID, id, true)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return zero, nil
+	}
+	if err != nil {
+		return zero, err
+	}
+	return rec.(T), nil
+}
+
+// ListLeads returns live leads matching f, newest first. With a Principal,
+// only the leads it may see (domain.CanSee) come back, filtered in SQL:
+// admins and managers see all, a sales rep those assigned to them, anyone
+// else (field techs, a principal of another organization) none. Limit 0
+// means no limit. An empty OrgID is CodeInvalid.
+func (s *Store) ListLeads(ctx context.Context, f domain.LeadFilter) ([]*domain.Lead, error) {
+	const op = "list leads"
+	if f.OrgID == "" {
+		return nil, opError(op, domain.Invalid(domain.FieldError{Field: "org_id", Message: "is required"}))
+	}
+	q := s.conn(ctx).Where("org_id = ? AND deleted_at IS NULL", f.OrgID)
+	if p := f.Principal; p != nil {
+		if p.OrgID != f.OrgID || p.UserID == "" {
+			return []*domain.Lead{}, nil
+		}
+		switch p.Role {
+		case domain.RoleAdmin, domain.RoleManager:
+		case domain.RoleSales:
+			q = q.Where("assigned_to = ?", p.UserID)
+		default:
+			return []*domain.Lead{}, nil
+		}
+	}
+	if f.Status != nil {
+		q = q.Where("status = ?", string(*f.Status))
+	}
+	if f.AssignedTo != nil {
+		q = q.Where("assigned_to = ?", *f.AssignedTo)
+	}
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	if f.Offset > 0 {
+		q = q.Offset(f.Offset)
+	}
+	leads := []*domain.Lead{}
+	if err := q.Order("created_at DESC, id DESC").Find(&leads).Error; err != nil {
+		return nil, s.translate(op, err)
+	}
+	for _, l := range leads {
+		normalizeTimes(l)
+	}
+	return leads, nil
+}

@@ -1,0 +1,487 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/iswitchroofs/fieldsync/domain"
+)
+
+// maxTxAttempts bounds how often a transaction is re-run after a transient
+// conflict (deadlock, serialization failure, busy SQLite file) before the
+// caller gets CodeUnavailable.
+const maxTxAttempts = 5
+
+// inTx runs fn in one database transaction and commits if fn returns nil.
+// When the database reports a transient conflict the whole transaction is
+// run again, so fn must have no effects outside the transaction. Errors come
+// back as fn returned them; begin and commit failures are translated.
+func (s *Store) inTx(ctx context.Context, fn func(db *gorm.DB) error) error {
+	var err error
+	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
+		err = s.txOnce(ctx, fn)
+		if err == nil || !retryable(err) || attempt == maxTxAttempts {
+			break
+		}
+		s.log.Debug("retrying transaction", "attempt", attempt, "err", err)
+		// Jittered, growing pauses keep retrying transactions from
+		// colliding again in lockstep.
+		pause := time.Duration(attempt*attempt)*10*time.Millisecond + rand.N(10*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return s.translate("transaction", ctx.Err())
+		case <-time.After(pause):
+		}
+	}
+	return err
+}
+
+func (s *Store) txOnce(ctx context.Context, fn func(db *gorm.DB) error) error {
+	if s.writeSem != nil {
+		select {
+		case s.writeSem <- struct{}{}:
+			defer func() { <-s.writeSem }()
+		case <-ctx.Done():
+			return s.translate("begin", ctx.Err())
+		}
+	}
+	gtx := s.conn(ctx).Begin()
+	if gtx.Error != nil {
+		return s.translate("begin", gtx.Error)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			gtx.Rollback()
+		}
+	}()
+	if err := fn(gtx); err != nil {
+		return err
+	}
+	if err := gtx.Commit().Error; err != nil {
+		return s.translate("commit", err)
+	}
+	committed = true
+	return nil
+}
+
+// Write is the one write path for synced records: it runs fn in a database
+// transaction for p's organization and commits everything fn did, or
+// nothing. Every Create, Update and Delete in it shares one new change
+// sequence number of the organization, which becomes the version of each
+// row written and the seq of its change-log row.
+//
+// The organization's row is locked for the whole transaction, so writes of
+// one organization are serialized: a transaction's reads stay current until
+// it commits (a read-modify-write cannot lose a concurrent update), and
+// sequence numbers commit in order. Writes of different organizations do
+// not wait on each other (on PostgreSQL; SQLite has one writer at a time).
+//
+// If fn returns an error, or any statement failed (even one whose error fn
+// ignored), the transaction rolls back and Write returns that error. fn may
+// run more than once, when the database asks for a retry, so it must not
+// have effects outside the Tx. The Tx must not be used after fn returns or
+// from several goroutines, and fn must not call the Store's own write
+// methods: they would wait on the lock fn's transaction holds.
+//
+// Returns CodeInvalid for a principal without an organization, CodeNotFound
+// if the organization does not exist, CodeUnavailable when the database is
+// down or retries ran out.
+func (s *Store) Write(ctx context.Context, p domain.Principal, fn func(domain.Tx) error) error {
+	if p.OrgID == "" {
+		return fmt.Errorf("sqlstore: write: %w", domain.Errorf(domain.CodeInvalid, "the principal has no organization"))
+	}
+	return s.inTx(ctx, func(db *gorm.DB) error {
+		t := &writeTx{s: s, p: p, now: s.now()}
+		t.db = db.Session(&gorm.Session{NowFunc: t.Now})
+		defer func() { t.done = true }()
+		if err := t.lockOrg(); err != nil {
+			return err
+		}
+		err := fn(t)
+		// A failed statement decides the outcome even if fn swallowed it:
+		// PostgreSQL has aborted the transaction already, and SQLite must
+		// not commit half of what fn meant to do.
+		if t.failed != nil && (err == nil || retryable(t.failed)) {
+			return t.failed
+		}
+		return err
+	})
+}
+
+// writeTx is the domain.Tx of one Write attempt.
+type writeTx struct {
+	s   *Store
+	db  *gorm.DB
+	p   domain.Principal
+	now time.Time
+	// seq is the organization's change sequence number this transaction
+	// took at its first write; 0 before.
+	seq int64
+	// failed is the first statement failure; it dooms the transaction.
+	failed error
+	done   bool
+}
+
+var _ domain.Tx = (*writeTx)(nil)
+
+// Principal implements domain.Tx.
+func (t *writeTx) Principal() domain.Principal { return t.p }
+
+// Now implements domain.Tx; it is fixed for the transaction.
+func (t *writeTx) Now() time.Time { return t.now }
+
+// fail records a statement failure and returns it translated.
+func (t *writeTx) fail(op string, err error) error {
+	err = t.s.translate(op, err)
+	if t.failed == nil {
+		t.failed = err
+	}
+	return err
+}
+
+func (t *writeTx) usable(op string) error {
+	if t.done {
+		return opError(op, domain.Errorf(domain.CodeInternal, "the transaction is finished"))
+	}
+	return nil
+}
+
+func opError(op string, err error) error {
+	return fmt.Errorf("sqlstore: %s: %w", op, err)
+}
+
+// lockOrg takes the organization row's lock (PostgreSQL; SQLite's
+// BEGIN IMMEDIATE already holds the database's) and checks that it exists.
+func (t *writeTx) lockOrg() error {
+	q := "SELECT change_seq FROM organizations WHERE id = ?"
+	if t.s.dialect == DialectPostgres {
+		q += " FOR UPDATE"
+	}
+	var seq []int64
+	if err := t.db.Raw(q, t.p.OrgID).Scan(&seq).Error; err != nil {
+		return t.fail("write", err)
+	}
+	if len(seq) == 0 {
+		return opError("write", domain.ErrNotFound("organization"))
+	}
+	return nil
+}
+
+// nextSeq takes the organization's next change sequence number on the first
+// write and returns the same number for every later one.
+func (t *writeTx) nextSeq(op string) (int64, error) {
+	if t.seq != 0 {
+		return t.seq, nil
+	}
+	var seq []int64
+	err := t.db.Raw("UPDATE organizations SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq", t.p.OrgID).
+		Scan(&seq).Error
+	if err != nil {
+		return 0, t.fail(op, err)
+	}
+	if len(seq) != 1 {
+		return 0, opError(op, domain.ErrNotFound("organization"))
+	}
+	t.seq = seq[0]
+	return t.seq, nil
+}
+
+// logChange records that the transaction wrote the record. Writing a record
+// twice in one transaction leaves one row, with the last operation.
+func (t *writeTx) logChange(op string, kind domain.EntityKind, id string, cop domain.ChangeOp) error {
+	err := t.db.Exec(`INSERT INTO changes (org_id, seq, entity_kind, entity_id, op, actor_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (org_id, seq, entity_kind, entity_id) DO UPDATE SET op = excluded.op, actor_id = excluded.actor_id`,
+		t.p.OrgID, t.seq, string(kind), id, string(cop), t.p.UserID, t.now).Error
+	if err != nil {
+		return t.fail(op, err)
+	}
+	return nil
+}
+
+// Find implements domain.Tx: it loads a record of the transaction's
+// organization, tombstones included. Returns CodeNotFound.
+func (t *writeTx) Find(kind domain.EntityKind, id string) (domain.Record, error) {
+	op := "find " + string(kind)
+	if err := t.usable(op); err != nil {
+		return nil, err
+	}
+	e, err := lookup(kind)
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	rec, err := findIn(t.db, e, t.p.OrgID, id, true)
+	if err != nil {
+		if domain.IsCode(err, domain.CodeNotFound) {
+			return nil, opError(op, err)
+		}
+		return nil, t.fail(op, err)
+	}
+	return rec, nil
+}
+
+// findIn loads one record of e in orgID; CodeNotFound (untranslated driver
+// errors otherwise) if there is none, or only a tombstone and withDeleted is
+// false.
+func findIn(db *gorm.DB, e entity, orgID, id string, withDeleted bool) (domain.Record, error) {
+	rec := e.new()
+	if !validID(id) || orgID == "" {
+		return nil, notFound(rec.EntityKind())
+	}
+	q := db.Table(e.table).Where("org_id = ? AND id = ?", orgID, id)
+	if !withDeleted && softDeletable(rec.EntityKind()) {
+		q = q.Where("deleted_at IS NULL")
+	}
+	res := q.Limit(1).Find(rec)
+	if res.Error != nil {
+		return nil, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return nil, notFound(rec.EntityKind())
+	}
+	normalizeTimes(rec)
+	return rec, nil
+}
+
+func notFound(kind domain.EntityKind) *domain.Error {
+	return domain.ErrNotFound(noun(kind))
+}
+
+// Create implements domain.Tx. An empty ID gets a new UUID; a non-empty one
+// must be a UUID in canonical (lowercase) form, or CodeInvalid. Returns
+// CodeConflict if the id is taken, CodeNotFound if rec names another
+// organization.
+func (t *writeTx) Create(rec domain.Record) error {
+	e, op, err := t.check("create", rec)
+	if err != nil {
+		return err
+	}
+	m := rec.Base()
+	if m.ID == "" {
+		m.ID = newID()
+	}
+	if !validID(m.ID) {
+		return opError(op, domain.Invalid(badID))
+	}
+	if err := t.ensureFree(op, e.table, noun(rec.EntityKind()), m.ID); err != nil {
+		return err
+	}
+	seq, err := t.nextSeq(op)
+	if err != nil {
+		return err
+	}
+	t.stamp(rec, seq, t.now, t.p.UserID)
+	if err := t.db.Table(e.table).Create(rec).Error; err != nil {
+		return t.fail(op, err)
+	}
+	return t.logChange(op, rec.EntityKind(), m.ID, domain.OpUpsert)
+}
+
+// Update implements domain.Tx: it saves every field of rec except the
+// creation audit, which it keeps (and copies into rec). Returns
+// CodeNotFound for a missing, tombstoned or foreign record.
+func (t *writeTx) Update(rec domain.Record) error {
+	e, op, err := t.check("update", rec)
+	if err != nil {
+		return err
+	}
+	m := rec.Base()
+	cur, err := t.current(op, e, m.ID)
+	if err != nil {
+		return err
+	}
+	seq, err := t.nextSeq(op)
+	if err != nil {
+		return err
+	}
+	t.stamp(rec, seq, cur.CreatedAt, cur.CreatedBy)
+	res := t.db.Table(e.table).Model(rec).
+		Select("*").Omit("id", "org_id", "created_at", "created_by", "deleted_at").
+		Where("org_id = ?", t.p.OrgID).Updates(rec)
+	if res.Error != nil {
+		return t.fail(op, res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return opError(op, notFound(rec.EntityKind()))
+	}
+	return t.logChange(op, rec.EntityKind(), m.ID, domain.OpUpsert)
+}
+
+// Delete implements domain.Tx: a soft-deletable record gets its tombstone
+// (and a new version, so the deletion syncs); any other is removed. Both
+// log a delete change. Returns CodeNotFound, also for a tombstone.
+func (t *writeTx) Delete(kind domain.EntityKind, id string) error {
+	op := "delete " + string(kind)
+	if err := t.usable(op); err != nil {
+		return err
+	}
+	e, err := lookup(kind)
+	if err != nil {
+		return opError(op, err)
+	}
+	if _, err := t.current(op, e, id); err != nil {
+		return err
+	}
+	seq, err := t.nextSeq(op)
+	if err != nil {
+		return err
+	}
+	q := t.db.Table(e.table).Where("org_id = ? AND id = ?", t.p.OrgID, id)
+	if softDeletable(kind) {
+		err = q.UpdateColumns(map[string]any{
+			"deleted_at": t.now, "version": seq, "updated_at": t.now, "updated_by": t.p.UserID,
+		}).Error
+	} else {
+		err = q.Delete(e.new()).Error
+	}
+	if err != nil {
+		return t.fail(op, err)
+	}
+	return t.logChange(op, kind, id, domain.OpDelete)
+}
+
+// Enqueue implements domain.Tx: the message commits with the data. An empty
+// ID gets a new UUID (the relay uses it as the job's task id, so a
+// deterministic ID makes a side effect unique); a taken ID is CodeConflict.
+// A zero AvailableAt means now.
+func (t *writeTx) Enqueue(msg domain.OutboxMessage) error {
+	const op = "enqueue"
+	if err := t.usable(op); err != nil {
+		return err
+	}
+	if msg.OrgID != "" && msg.OrgID != t.p.OrgID {
+		return opError(op, domain.ErrNotFound("organization"))
+	}
+	if strings.TrimSpace(msg.Kind) == "" {
+		return opError(op, domain.Invalid(domain.FieldError{Field: "kind", Message: "is required"}))
+	}
+	if msg.ID == "" {
+		msg.ID = newID()
+	}
+	if msg.Payload == nil {
+		msg.Payload = []byte{}
+	}
+	available := t.now
+	if !msg.AvailableAt.IsZero() {
+		available = normalTime(msg.AvailableAt)
+	}
+	if err := t.ensureFree(op, "outbox", "outbox message", msg.ID); err != nil {
+		return err
+	}
+	err := t.db.Exec(`INSERT INTO outbox (id, org_id, kind, payload, created_at, available_at, attempts)
+		VALUES (?, ?, ?, ?, ?, ?, 0)`, msg.ID, t.p.OrgID, msg.Kind, msg.Payload, t.now, available).Error
+	if err != nil {
+		return t.fail(op, err)
+	}
+	return nil
+}
+
+// check validates what Create and Update share (a known kind, no other
+// organization, no tombstone) and returns the operation's full name.
+func (t *writeTx) check(op string, rec domain.Record) (entity, string, error) {
+	if err := t.usable(op); err != nil {
+		return entity{}, op, err
+	}
+	if rec == nil || reflect.ValueOf(rec).IsNil() {
+		return entity{}, op, opError(op, domain.Errorf(domain.CodeInvalid, "no record given"))
+	}
+	op += " " + string(rec.EntityKind())
+	e, err := lookup(rec.EntityKind())
+	if err != nil {
+		return entity{}, op, opError(op, err)
+	}
+	if org := rec.Base().OrgID; org != "" && org != t.p.OrgID {
+		return entity{}, op, opError(op, notFound(rec.EntityKind()))
+	}
+	if sd, ok := rec.(domain.SoftDeletable); ok && sd.Deleted() != nil {
+		return entity{}, op, opError(op, domain.Invalid(domain.FieldError{
+			Field: "deleted_at", Message: "is set only by deleting the record",
+		}))
+	}
+	return e, op, nil
+}
+
+// ensureFree refuses an id already taken in table, by any organization (ids
+// are global), before an INSERT would fail and doom the transaction.
+func (t *writeTx) ensureFree(op, table, what, id string) error {
+	var n int64
+	if err := t.db.Table(table).Where("id = ?", id).Count(&n).Error; err != nil {
+		return t.fail(op, err)
+	}
+	if n > 0 {
+		return opError(op, domain.Errorf(domain.CodeConflict, "%s %s already exists", what, id))
+	}
+	return nil
+}
+
+// currentRow is what Update and Delete need from the stored row.
+type currentRow struct {
+	CreatedAt time.Time
+	CreatedBy string
+}
+
+// current loads the stored row's creation audit; CodeNotFound if the row is
+// missing, another organization's, or a tombstone.
+func (t *writeTx) current(op string, e entity, id string) (currentRow, error) {
+	var rows []currentRow
+	if !validID(id) {
+		return currentRow{}, opError(op, notFound(e.new().EntityKind()))
+	}
+	q := t.db.Table(e.table).Select("created_at", "created_by").Where("org_id = ? AND id = ?", t.p.OrgID, id)
+	if softDeletable(e.new().EntityKind()) {
+		q = q.Where("deleted_at IS NULL")
+	}
+	if err := q.Find(&rows).Error; err != nil {
+		return currentRow{}, t.fail(op, err)
+	}
+	if len(rows) == 0 {
+		return currentRow{}, opError(op, notFound(e.new().EntityKind()))
+	}
+	return rows[0], nil
+}
+
+// stamp sets the header every written row carries, and puts the record in
+// the form it will read back in.
+func (t *writeTx) stamp(rec domain.Record, seq int64, createdAt time.Time, createdBy string) {
+	m := rec.Base()
+	m.OrgID = t.p.OrgID
+	m.Version = seq
+	m.CreatedAt = createdAt
+	m.CreatedBy = createdBy
+	m.UpdatedAt = t.now
+	m.UpdatedBy = t.p.UserID
+	if u, ok := rec.(*domain.User); ok {
+		// Stored lowercased so that the unique index is case-insensitive.
+		u.Email = strings.ToLower(strings.TrimSpace(u.Email))
+	}
+	normalizeTimes(rec)
+}
+
+// newID returns a time-ordered UUID (version 7): new rows land at the end of
+// the primary key index instead of all over it.
+func newID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// badID is the complaint about an id validID refuses.
+var badID = domain.FieldError{Field: "id", Message: "must be a UUID in lowercase canonical form"}
+
+// validID accepts only canonical lowercase UUIDs, so that one record never
+// goes by two spellings of its id.
+func validID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u != uuid.Nil && u.String() == id
+}
+
+// noun turns a kind into words for messages ("campaign enrollment").
+func noun(kind domain.EntityKind) string {
+	return strings.ReplaceAll(string(kind), "_", " ")
+}

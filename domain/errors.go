@@ -48,6 +48,7 @@ const (
 	CodeRateLimited        Code = "rate_limited"        // too many attempts; see RetryAfter
 	CodeUnavailable        Code = "unavailable"         // a dependency is down; retry later
 	CodeSchemaStale        Code = "schema_stale"        // the database schema is older than the binary
+	CodeUpgradeRequired    Code = "upgrade_required"    // the app's protocol or schema version is no longer served
 	CodeInternal           Code = "internal"            // a bug; details only in the server log
 )
 
@@ -72,6 +73,7 @@ var codeKinds = map[Code]Kind{
 	CodeRateLimited:        KindRateLimited,
 	CodeUnavailable:        KindUnavailable,
 	CodeSchemaStale:        KindUnavailable,
+	CodeUpgradeRequired:    KindInvalid,
 	CodeInternal:           KindInternal,
 }
 

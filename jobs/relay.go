@@ -16,6 +16,8 @@ import (
 type Outbox interface {
 	// ClaimOutbox leases up to limit unrelayed messages that are due at now,
 	// so that concurrent relays (one per worker replica) do not both take them.
+	// A message whose AvailableAt is later stays in the outbox until then,
+	// and a claimed message that is not marked comes back after the lease.
 	ClaimOutbox(ctx context.Context, limit int, now time.Time) ([]domain.OutboxMessage, error)
 	// MarkOutboxRelayed records that the messages reached the queue.
 	MarkOutboxRelayed(ctx context.Context, ids []string, now time.Time) error
@@ -35,10 +37,27 @@ type Relay struct {
 	Log      *slog.Logger
 	Interval time.Duration
 	Batch    int
+	// Retention is how long asynq keeps a completed task, and with it the
+	// task id that refuses a second enqueue of the same message (default
+	// DefaultRetention). Without it a task that finished before its message
+	// was marked (a crash, or the database failing the mark) frees its id,
+	// and the pass that claims the message again after the lease runs the
+	// side effect twice. It must outlast the longest time a message can stay
+	// unmarked after its enqueue: the claim lease, or a database outage.
+	Retention time.Duration
 	// Wake, if set, triggers a pass before Interval elapses (e.g. after a
 	// local commit), keeping side-effect latency low without busy polling.
 	Wake <-chan struct{}
 }
+
+// DefaultRetention is Relay.Retention when unset: a day outlasts any
+// outage the relay is expected to ride out, and a completed task costs Redis
+// only its small message.
+const DefaultRetention = 24 * time.Hour
+
+// markTimeout bounds the mark that outlives a cancelled pass, so that a
+// database that does not answer cannot hold up a shutdown.
+const markTimeout = 10 * time.Second
 
 // RelayOnce relays one batch and returns how many messages reached the queue.
 func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
@@ -49,10 +68,10 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 	done := make([]string, 0, len(msgs))
 	var firstErr error
 	for _, m := range msgs {
-		opts := []asynq.Option{asynq.TaskID(m.ID), asynq.MaxRetry(25)}
-		if !m.AvailableAt.IsZero() && m.AvailableAt.After(r.Clock.Now()) {
-			opts = append(opts, asynq.ProcessAt(m.AvailableAt))
-		}
+		// No ProcessAt: the outbox holds a message until it is due, so it
+		// is ready now, and a delay kept there rather than in asynq's
+		// scheduled set is not rounded up to DelayedTaskCheckInterval.
+		opts := []asynq.Option{asynq.TaskID(m.ID), asynq.MaxRetry(25), asynq.Retention(r.retention())}
 		_, err := r.Queue.EnqueueContext(ctx, asynq.NewTask(m.Kind, m.Payload), opts...)
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			if firstErr == nil {
@@ -61,15 +80,28 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 			continue
 		}
 		// A task id conflict means an earlier pass enqueued it and crashed
-		// before marking it: it is on the queue, so it counts as relayed.
+		// before marking it: it is on the queue, or ran within Retention, so
+		// it counts as relayed.
 		done = append(done, m.ID)
 	}
 	if len(done) > 0 {
-		if err := r.Outbox.MarkOutboxRelayed(ctx, done, r.Clock.Now()); err != nil {
+		// The tasks are on the queue whatever happens to ctx: a shutdown
+		// that cancels it mid-pass must not leave them unmarked, to be
+		// claimed and offered to Redis again by the next relay.
+		markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+		defer cancel()
+		if err := r.Outbox.MarkOutboxRelayed(markCtx, done, r.Clock.Now()); err != nil {
 			return 0, fmt.Errorf("relay: mark relayed: %w", err)
 		}
 	}
 	return len(done), firstErr
+}
+
+func (r *Relay) retention() time.Duration {
+	if r.Retention <= 0 {
+		return DefaultRetention
+	}
+	return r.Retention
 }
 
 func (r *Relay) batch() int {

@@ -23,6 +23,7 @@ var statusByCode = map[domain.Code]int{
 	domain.CodePayloadTooLarge:  http.StatusRequestEntityTooLarge,
 	domain.CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
 	domain.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	domain.CodeUpgradeRequired:  http.StatusUpgradeRequired,
 }
 
 var statusByKind = map[domain.Kind]int{

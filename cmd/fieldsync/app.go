@@ -98,7 +98,9 @@ func (s *system) openStore(ctx context.Context, migrate bool) error {
 	if err != nil {
 		return err
 	}
-	st, err := sqlstore.Open(ctx, sqlstore.Config{URL: url, Clock: s.clock, Logger: s.log})
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartupTimeout)
+	defer cancel()
+	st, err := sqlstore.Open(ctx, sqlstore.Config{URL: url, Clock: s.clock, Logger: s.log, MaxOpenConns: s.cfg.DBMaxConns})
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -118,6 +120,8 @@ func (s *system) openStore(ctx context.Context, migrate bool) error {
 // openBlobs connects the photo store: MinIO when configured, else the
 // directory under the data dir.
 func (s *system) openBlobs(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartupTimeout)
+	defer cancel()
 	if s.cfg.MinIO.Endpoint != "" {
 		m, err := blob.NewMinIO(ctx, blob.MinIOConfig{
 			Endpoint:  s.cfg.MinIO.Endpoint,
@@ -170,7 +174,7 @@ func (s *system) openRedis(ctx context.Context, allowEmbedded bool) error {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
 	s.redisOpt = aopt
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.StartupTimeout)
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {
 		return fmt.Errorf("redis at %s: %w", opt.Addr, err)

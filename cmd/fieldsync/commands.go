@@ -30,6 +30,7 @@ func runServe(ctx context.Context, env *runEnv, args []string) error {
 	if err := s.openAuth(false); err != nil {
 		return err
 	}
+	s.warnEmbedded()
 	errc, err := s.listen(s.httpApp(), env.ready)
 	if err != nil {
 		return err
@@ -55,6 +56,7 @@ func runWorker(ctx context.Context, env *runEnv, args []string) error {
 	if err := s.openRedis(ctx, false); err != nil {
 		return err
 	}
+	s.warnEmbedded()
 	if err := s.startWorker(ctx); err != nil {
 		return err
 	}
@@ -96,6 +98,17 @@ func runDev(ctx context.Context, env *runEnv, args []string) error {
 	}
 	printDevBanner(env, s.cfg, s.httpAddr, seeded)
 	return s.wait(ctx, errc)
+}
+
+// warnEmbedded tells the operator when a production command runs on the
+// embedded default's parts, which hold data on one machine only.
+func (s *system) warnEmbedded() {
+	if s.cfg.DatabaseURL == "" || !isPostgresURL(s.cfg.DatabaseURL) {
+		s.log.Warn("running on SQLite: fine for one machine, but run PostgreSQL (DATABASE_URL=postgres://…) for replicas")
+	}
+	if s.cfg.MinIO.Endpoint == "" {
+		s.log.Warn("photos go to a local directory: set MINIO_ENDPOINT so every replica sees them")
+	}
 }
 
 // wait blocks until a shutdown signal or the HTTP server failing.

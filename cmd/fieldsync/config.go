@@ -29,6 +29,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Concurrency     int
 	BodyLimit       int
+	DBMaxConns      int
+	StartupTimeout  time.Duration
 }
 
 // MinIOSettings select the MinIO photo store; an empty Endpoint selects the
@@ -65,7 +67,9 @@ var envVars = []envVar{
 	{"FIELDSYNC_TRUSTED_PROXIES", "", "comma-separated load balancer addresses/CIDRs whose X-Forwarded-For is trusted"},
 	{"FIELDSYNC_SHUTDOWN_TIMEOUT", "15s", "how long shutdown waits for in-flight work"},
 	{"FIELDSYNC_WORKER_CONCURRENCY", "10", "jobs a worker runs at once"},
-	{"FIELDSYNC_BODY_LIMIT", "1048576", "largest request body in bytes"},
+	{"FIELDSYNC_BODY_LIMIT", "1048576", "largest request body in bytes for endpoints without a limit of their own"},
+	{"FIELDSYNC_DB_MAX_CONNS", "10", "database connections per process (PostgreSQL; size replicas × this to the server's max_connections)"},
+	{"FIELDSYNC_STARTUP_TIMEOUT", "30s", "how long start-up waits for the database, Redis and the photo store before giving up"},
 }
 
 // loadConfig reads the environment through getenv and validates it. Errors
@@ -99,6 +103,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		{"FIELDSYNC_ACCESS_TTL", "15m", &cfg.AccessTTL},
 		{"FIELDSYNC_REFRESH_TTL", "720h", &cfg.RefreshTTL},
 		{"FIELDSYNC_SHUTDOWN_TIMEOUT", "15s", &cfg.ShutdownTimeout},
+		{"FIELDSYNC_STARTUP_TIMEOUT", "30s", &cfg.StartupTimeout},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(get(d.name, d.def))
@@ -113,6 +118,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}{
 		{"FIELDSYNC_WORKER_CONCURRENCY", "10", &cfg.Concurrency},
 		{"FIELDSYNC_BODY_LIMIT", "1048576", &cfg.BodyLimit},
+		{"FIELDSYNC_DB_MAX_CONNS", "10", &cfg.DBMaxConns},
 	}
 	for _, n := range ints {
 		v, err := strconv.Atoi(get(n.name, n.def))

@@ -47,6 +47,16 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 	}
 }
 
+func TestExampleEnvListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	env := readDoc(t, "deploy/example.env")
+	for _, v := range envVars {
+		if !regexp.MustCompile(`(?m)^#? ?` + v.Name + `=`).MatchString(env) {
+			t.Errorf("deploy/example.env does not list %s", v.Name)
+		}
+	}
+}
+
 func TestOpenAPIListsEveryRoute(t *testing.T) {
 	t.Parallel()
 	spec := readDoc(t, "docs/openapi.yaml")

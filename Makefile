@@ -29,9 +29,19 @@ build: ## build bin/fieldsync
 services: ## install or start PostgreSQL, Redis and the MinIO server binary the tests use
 	@./scripts/services.sh
 
+FUZZTIME ?= 10s
+
 .PHONY: test
-test: services ## run every test (race detector on) against real PostgreSQL, Redis and MinIO
+test: services ## run every test (race detector on) against real PostgreSQL, Redis and MinIO, then the fuzzers briefly
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(MAKE) --no-print-directory fuzz
+
+.PHONY: fuzz
+fuzz: ## run each fuzzer of untrusted input for FUZZTIME (default 10s)
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePush$$' -fuzztime $(FUZZTIME) ./sync/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./sync/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./mobile/auth/
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckKey$$' -fuzztime $(FUZZTIME) ./storage/blob/
 
 .PHONY: lint
 lint: ## gofmt, go vet and the import rules of docs/architecture.md

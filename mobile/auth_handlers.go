@@ -61,7 +61,7 @@ func (s *server) signIn(c *fiber.Ctx) error {
 	if fe := required("email", req.Email, "password", req.Password); len(fe) > 0 {
 		return domain.Invalid(fe...)
 	}
-	pair, err := s.auth.SignIn(c.UserContext(), req.Email, req.Password, c.IP())
+	pair, err := s.auth.SignIn(c.UserContext(), req.Email, req.Password, s.clientIP(c))
 	if err != nil {
 		return err
 	}
@@ -110,11 +110,14 @@ func (s *server) requireAuth(c *fiber.Ctx) error {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return domain.Errorf(domain.CodeTokenInvalid, "the Authorization header must be: Bearer <access token>")
 	}
-	p, _, err := s.auth.Authenticate(c.UserContext(), strings.TrimSpace(token))
+	p, claims, err := s.auth.Authenticate(c.UserContext(), strings.TrimSpace(token))
 	if err != nil {
 		return err
 	}
 	c.Locals(principalKey, p)
+	// Kept for long-lived answers (the event stream), which must end when
+	// the token that opened them does.
+	c.Locals(tokenExpiryKey, claims.ExpiresAt)
 	c.SetUserContext(WithPrincipal(c.UserContext(), p))
 	return c.Next()
 }
@@ -128,6 +131,13 @@ func WithPrincipal(ctx context.Context, p domain.Principal) context.Context {
 func PrincipalFromContext(ctx context.Context) (domain.Principal, bool) {
 	p, ok := ctx.Value(principalKey).(domain.Principal)
 	return p, ok
+}
+
+// tokenExpiry is when the request's access token expires (zero if the
+// authenticator did not say).
+func tokenExpiry(c *fiber.Ctx) time.Time {
+	t, _ := c.Locals(tokenExpiryKey).(time.Time)
+	return t
 }
 
 func principalOf(c *fiber.Ctx) (domain.Principal, bool) {

@@ -21,6 +21,7 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	principalKey
+	tokenExpiryKey
 )
 
 // RequestID returns the id of the request being served ("" outside one).
@@ -141,7 +142,12 @@ func observe(log *slog.Logger, m *httpMetrics, onError fiber.ErrorHandler) fiber
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.Int("bytes_out", len(c.Response().Body())),
+		}
+		// Body() would read a streamed body (the event stream) to its end
+		// here, holding every event back until then: a stream's size is
+		// not known when it starts, so it is not logged.
+		if !c.Response().IsBodyStream() {
+			attrs = append(attrs, slog.Int("bytes_out", len(c.Response().Body())))
 		}
 		if p, ok := principalOf(c); ok {
 			attrs = append(attrs, slog.String("user_id", p.UserID), slog.String("org_id", p.OrgID))

@@ -12,9 +12,15 @@ import (
 	"github.com/iswitchroofs/fieldsync/domain"
 )
 
-// DefaultBodyLimit is the largest request body any endpoint reads; each
-// endpoint may enforce a smaller one.
+// DefaultBodyLimit is the request-body limit of endpoints without one of
+// their own.
 const DefaultBodyLimit = 1 << 20
+
+// Defaults of the event stream and of writing answers.
+const (
+	DefaultHeartbeat    = 15 * time.Second
+	DefaultWriteTimeout = 60 * time.Second
+)
 
 // Config is what the HTTP application needs; cmd/fieldsync fills it.
 type Config struct {
@@ -25,8 +31,25 @@ type Config struct {
 	Records  domain.RecordStore
 	// Ready are the readiness checks by dependency name (database, redis, blobs).
 	Ready map[string]ReadyCheck
-	// BodyLimit overrides DefaultBodyLimit.
+	// BodyLimit overrides DefaultBodyLimit. The server refuses any body over
+	// the largest endpoint limit from its headers, before reading it (with
+	// Sync set, that is the push limit, fsync.MaxPushBytes); each endpoint
+	// checks its own limit after.
 	BodyLimit int
+	// Sync is the sync engine. The device and sync routes are mounted only
+	// when it is set.
+	Sync SyncEngine
+	// Pokes wakes event streams after commits. Without it GET
+	// /v1/sync/events answers 503 and devices rely on their periodic pull.
+	Pokes Pokes
+	// Heartbeat is how often an event stream sends a comment line, so
+	// proxies keep it open and a client that went away is noticed
+	// (default DefaultHeartbeat).
+	Heartbeat time.Duration
+	// WriteTimeout bounds writing one answer (default DefaultWriteTimeout).
+	// An event stream renews it at every event it sends, so it is cut off
+	// only when the client stops reading.
+	WriteTimeout time.Duration
 	// TrustedProxies are the load balancers whose X-Forwarded-For is
 	// believed (addresses or CIDRs); with none, the peer address is the
 	// client address (it feeds the sign-in rate limit).
@@ -41,6 +64,13 @@ type server struct {
 	users   domain.UserStore
 	records domain.RecordStore
 	ready   map[string]ReadyCheck
+
+	sync         SyncEngine
+	pokes        Pokes
+	heartbeat    time.Duration
+	writeTimeout time.Duration
+	streams      prometheus.Gauge
+	proxies      trustedProxies
 }
 
 // New builds the Fiber application with the plumbing and the routes of this
@@ -55,23 +85,39 @@ func New(cfg Config) *fiber.App {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
-	s := &server{log: cfg.Logger, auth: cfg.Auth, users: cfg.Users, records: cfg.Records, ready: cfg.Ready}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	s := &server{
+		log: cfg.Logger, auth: cfg.Auth, users: cfg.Users, records: cfg.Records, ready: cfg.Ready,
+		sync: cfg.Sync, pokes: cfg.Pokes, heartbeat: cfg.Heartbeat, writeTimeout: cfg.WriteTimeout,
+	}
+	// Fiber reads a whole body before any handler runs: its limit must admit
+	// the largest endpoint's, and decodeJSON applies each endpoint's own.
+	serverLimit := cfg.BodyLimit
+	if cfg.Sync != nil {
+		serverLimit = max(serverLimit, pushBodyLimit)
+	}
 	onError := ErrorHandler(cfg.Logger)
 	fc := fiber.Config{
 		AppName:               "fieldsync",
-		BodyLimit:             cfg.BodyLimit,
+		BodyLimit:             serverLimit,
 		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          60 * time.Second,
+		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           120 * time.Second,
 		DisableStartupMessage: true,
 		ErrorHandler:          onError,
 	}
-	if len(cfg.TrustedProxies) > 0 {
-		fc.ProxyHeader = fiber.HeaderXForwardedFor
-		fc.EnableTrustedProxyCheck = true
-		fc.TrustedProxies = cfg.TrustedProxies
-	}
 	app := fiber.New(fc)
+	proxies, err := parseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		// cmd validates the setting first; a bad value here is a wiring bug.
+		panic(err)
+	}
+	s.proxies = proxies
 	metrics := newHTTPMetrics(cfg.Registry)
 	app.Use(requestIDMiddleware, observe(cfg.Logger, metrics, onError))
 
@@ -95,6 +141,9 @@ func New(cfg Config) *fiber.App {
 	authedGet("/leads", s.listLeads)
 	for segment, kind := range readableKinds {
 		authedGet("/"+segment+"/:id", s.getRecord(kind))
+	}
+	if cfg.Sync != nil {
+		s.mountSync(v1, cfg.Registry)
 	}
 	return app
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/iswitchroofs/fieldsync/domain"
@@ -82,15 +83,20 @@ const (
 type testBundle struct {
 	auth    *fakeAuth
 	records *fakeRecords
+	sync    *fakeSync
+	pokes   *fakePokes
 	logs    *bytes.Buffer
+	app     *fiber.App
 	do      func(req *http.Request) *http.Response
 	signIns int
 	addr    string
 }
 
-func setup(t *testing.T) *testBundle {
+// setup starts the application on a real listener. Options adjust its
+// Config before it is built (withSync mounts the sync routes).
+func setup(t *testing.T, opts ...func(b *testBundle, cfg *Config)) *testBundle {
 	t.Helper()
-	b := &testBundle{logs: &bytes.Buffer{}}
+	b := &testBundle{logs: &bytes.Buffer{}, sync: newFakeSync(), pokes: newFakePokes()}
 	b.auth = &fakeAuth{
 		signIn: func(_ context.Context, email, password, _ string) (*auth.TokenPair, error) {
 			b.signIns++
@@ -129,13 +135,18 @@ func setup(t *testing.T) *testBundle {
 		},
 	}
 	log := slog.New(slog.NewJSONHandler(b.logs, nil))
-	app := New(Config{
+	cfg := Config{
 		Logger: log, Registry: prometheus.NewRegistry(), Auth: b.auth, Users: b.records, Records: b.records,
 		Ready: map[string]ReadyCheck{
 			"database": func(context.Context) error { return nil },
 			"redis":    func(context.Context) error { return errors.New("dial tcp 127.0.0.1:6379: connection refused") },
 		},
-	})
+	}
+	for _, o := range opts {
+		o(b, &cfg)
+	}
+	app := New(cfg)
+	b.app = app
 	// A real listener, not app.Test: body limits and read errors happen in
 	// the server's connection handling, which app.Test bypasses.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -251,10 +262,16 @@ func TestScenarios(t *testing.T) {
 		{name: "no such route", method: "GET", url: "/v1/nope", status: 404, code: domain.CodeRouteNotFound},
 		{name: "wrong method", method: "GET", url: "/v1/auth/sign-in", status: 405, code: domain.CodeMethodNotAllowed},
 	}
+	runScenarios(t, scenarios)
+}
+
+// runScenarios runs each scenario in parallel against its own server.
+func runScenarios(t *testing.T, scenarios []scenario, opts ...func(b *testBundle, cfg *Config)) {
+	t.Helper()
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t)
+			b := setup(t, opts...)
 			var body io.Reader
 			if sc.body != "" {
 				body = strings.NewReader(sc.body)
@@ -412,18 +429,25 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 
 // TestBodyOverServerLimit declares a body over the server-wide limit: the
 // server refuses it from the headers, before reading it, with a problem.
-// A raw connection is used because an HTTP client would still be writing the
-// body when the server answers and closes.
 func TestBodyOverServerLimit(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	expectRefusedFromHeaders(t, b, "/v1/auth/sign-in", 2*DefaultBodyLimit)
+}
+
+// expectRefusedFromHeaders declares a body of length bytes but sends one:
+// only an answer decided from the headers can arrive before the read
+// timeout. A raw connection is used because an HTTP client would still be
+// writing the body when the server answers and closes.
+func expectRefusedFromHeaders(t *testing.T, b *testBundle, path string, length int) {
+	t.Helper()
 	conn, err := net.Dial("tcp", b.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(conn, "POST /v1/auth/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 2*DefaultBodyLimit)
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", path, length)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -432,5 +456,51 @@ func TestBodyOverServerLimit(t *testing.T) {
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 413 || resp.Header.Get("Content-Type") != ProblemContentType || !strings.Contains(string(raw), `"code":"payload_too_large"`) {
 		t.Fatalf("got %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	}
+}
+
+func TestClientAddressBehindTrustedProxy(t *testing.T) {
+	t.Parallel()
+	var got []string
+	fake := &fakeAuth{signIn: func(_ context.Context, _, _, addr string) (*auth.TokenPair, error) {
+		got = append(got, addr)
+		return nil, domain.Errorf(domain.CodeInvalidCredentials, "wrong email or password")
+	}}
+	for _, tc := range []struct {
+		name    string
+		proxies []string
+		xff     []string
+		want    string
+	}{
+		{"no proxies: the peer, whatever the header says", nil, []string{"9.9.9.9"}, "127.0.0.1"},
+		{"trusted peer: the client it reports", []string{"127.0.0.1"}, []string{"203.0.113.7"}, "203.0.113.7"},
+		{"a spoofed left entry is ignored", []string{"127.0.0.0/8"}, []string{"1.1.1.1, 203.0.113.7"}, "203.0.113.7"},
+		{"chained trusted proxies are skipped", []string{"127.0.0.1", "10.0.0.0/8"}, []string{"203.0.113.7, 10.1.2.3"}, "203.0.113.7"},
+		{"several header lines read as one list", []string{"127.0.0.1"}, []string{"1.1.1.1", "198.51.100.2"}, "198.51.100.2"},
+		{"garbage stops at the last named address", []string{"127.0.0.1"}, []string{"203.0.113.7, not-an-ip"}, "127.0.0.1"},
+		{"no header: the proxy itself", []string{"127.0.0.1"}, nil, "127.0.0.1"},
+	} {
+		got = nil
+		// A real listener: the peer address must be a real one.
+		app := New(Config{Logger: slog.New(slog.DiscardHandler), Auth: fake, TrustedProxies: tc.proxies})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = app.Listener(ln) }()
+		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/v1/auth/sign-in", strings.NewReader(`{"email":"a@b.c","password":"x"}`))
+		req.Header.Set("Content-Type", "application/json")
+		for _, h := range tc.xff {
+			req.Header.Add("X-Forwarded-For", h)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		_ = app.Shutdown()
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s: client address %v, want %s", tc.name, got, tc.want)
+		}
 	}
 }

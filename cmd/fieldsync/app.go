@@ -23,8 +23,10 @@ import (
 	"github.com/iswitchroofs/fieldsync/mobile"
 	"github.com/iswitchroofs/fieldsync/mobile/auth"
 	"github.com/iswitchroofs/fieldsync/storage/blob"
+	"github.com/iswitchroofs/fieldsync/storage/pokebus"
 	"github.com/iswitchroofs/fieldsync/storage/redisrate"
 	"github.com/iswitchroofs/fieldsync/storage/sqlstore"
+	fsync "github.com/iswitchroofs/fieldsync/sync"
 )
 
 // system is one running process's parts. Parts are opened in dependency
@@ -40,6 +42,8 @@ type system struct {
 	redisOpt asynq.RedisConnOpt
 	keys     *auth.KeyRing
 	auth     *auth.Service
+	engine   *fsync.Engine
+	pokes    *pokebus.Bus
 	closers  []namedCloser
 	// httpAddr is where the API listens (FIELDSYNC_HTTP_ADDR may ask for port 0).
 	httpAddr string
@@ -239,6 +243,36 @@ func devKeySpec(dataDir string) (string, error) {
 	return spec, nil
 }
 
+// openSync builds the sync engine and the poke bus, and hooks the bus to
+// the database's commits so devices of the users a commit touched are told
+// to pull, on every replica.
+func (s *system) openSync(ctx context.Context) {
+	bus := pokebus.New(s.redis, "fieldsync:poke:", s.log, s.registry)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); bus.Run(runCtx) }()
+	s.store.OnCommit(func(orgID string, _ int64, users []string) {
+		bus.Publish(runCtx, orgID, users)
+	})
+	s.onClose("poke bus", func(ctx context.Context) error {
+		s.store.OnCommit(nil)
+		cancel()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	s.pokes = bus
+	s.engine = fsync.New(fsync.Config{Store: s.store, Clock: s.clock, Log: s.log, Metrics: newSyncMetrics(s.registry)})
+}
+
+var (
+	_ mobile.Pokes      = (*pokebus.Bus)(nil)
+	_ mobile.SyncEngine = (*fsync.Engine)(nil)
+)
+
 // httpApp builds the Fiber application with readiness checks on every
 // dependency this process uses.
 func (s *system) httpApp() *fiber.App {
@@ -254,6 +288,8 @@ func (s *system) httpApp() *fiber.App {
 		Users:          s.store,
 		Records:        s.store,
 		Ready:          ready,
+		Sync:           s.engine,
+		Pokes:          s.pokes,
 		BodyLimit:      s.cfg.BodyLimit,
 		TrustedProxies: s.cfg.TrustedProxies,
 		Version:        version,

@@ -30,6 +30,7 @@ func runServe(ctx context.Context, env *runEnv, args []string) error {
 	if err := s.openAuth(false); err != nil {
 		return err
 	}
+	s.openSync(ctx)
 	s.warnEmbedded()
 	errc, err := s.listen(s.httpApp(), env.ready)
 	if err != nil {
@@ -85,6 +86,7 @@ func runDev(ctx context.Context, env *runEnv, args []string) error {
 	if err := s.openAuth(true); err != nil {
 		return err
 	}
+	s.openSync(ctx)
 	seeded, err := seedDemo(ctx, s.store, s.clock)
 	if err != nil {
 		return fmt.Errorf("seed demo data: %w", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -141,6 +142,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if v := get("FIELDSYNC_TRUSTED_PROXIES", ""); v != "" {
 		for _, p := range strings.Split(v, ",") {
 			if p = strings.TrimSpace(p); p != "" {
+				_, perr := netip.ParsePrefix(p)
+				_, aerr := netip.ParseAddr(p)
+				if perr != nil && aerr != nil {
+					errs = append(errs, fmt.Sprintf("FIELDSYNC_TRUSTED_PROXIES: %q is neither an address nor a CIDR", p))
+				}
 				cfg.TrustedProxies = append(cfg.TrustedProxies, p)
 			}
 		}

@@ -510,6 +510,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"FIELDSYNC_LOG_LEVEL":          "loud",
 		"DATABASE_URL":                 "mysql://x",
 		"MINIO_ENDPOINT":               "127.0.0.1:9000",
+		"FIELDSYNC_TRUSTED_PROXIES":    "10.0.0.0/8, lb.internal",
 	}
 	for name, val := range cases {
 		_, err := loadConfig(func(k string) string {

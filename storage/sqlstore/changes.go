@@ -12,16 +12,27 @@ import (
 
 // changeRow is a row of the change log.
 type changeRow struct {
-	OrgID      string
-	Seq        int64
-	EntityKind string
-	EntityID   string
-	Op         string
-	ActorID    string
+	OrgID          string
+	Seq            int64
+	EntityKind     string
+	EntityID       string
+	TargetUser     string
+	Op             string
+	ActorID        string
+	Version        int64
+	Payload        []byte
+	LeadOwner      string
+	ProjectTech    string
+	Assignee       string
+	OriginClient   string
+	OriginMutation int64
+	EchoOnly       bool
+	CreatedAt      time.Time
 }
 
 // ChangesSince returns up to limit entries of orgID's change log after
-// afterSeq, in (seq, kind, id) order. Sequence numbers commit in order, so a
+// afterSeq, in (seq, kind, id, target user) order, grants and revokes
+// included. Sequence numbers commit in order, so a
 // reader that has seen seq n has seen every change up to n: a pull cursor
 // can be the last seq it returned. A limit of 0 or less means 1000. A
 // transaction's entries share one seq, so a caller that must not split a
@@ -34,7 +45,7 @@ func (s *Store) ChangesSince(ctx context.Context, orgID string, afterSeq int64, 
 	err := s.conn(ctx).Table("changes").
 		Select("org_id", "seq", "entity_kind", "entity_id", "op", "actor_id").
 		Where("org_id = ? AND seq > ?", orgID, afterSeq).
-		Order("seq, entity_kind, entity_id").Limit(limit).Find(&rows).Error
+		Order("seq, entity_kind, entity_id, target_user").Limit(limit).Find(&rows).Error
 	if err != nil {
 		return nil, s.translate("changes since", err)
 	}

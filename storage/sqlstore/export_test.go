@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"io/fs"
 
 	"gorm.io/gorm"
@@ -29,3 +30,14 @@ func DB(s *Store) *gorm.DB { return s.db }
 
 // NewRecord is the registry's constructor.
 func NewRecord(k domain.EntityKind) domain.Record { return newRecord(k) }
+
+// MigrateTo applies the migrations up to version only, leaving the database
+// as an older binary would have.
+func MigrateTo(ctx context.Context, s *Store, version int64) error {
+	p, err := s.provider()
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, version)
+	return err
+}

@@ -24,7 +24,10 @@ const versionTable = goose.DefaultTablename
 // per call keeps the Store free of goose state; it is cheap (it reads the
 // embedded directory).
 func (s *Store) provider() (*goose.Provider, error) {
-	var opts []goose.ProviderOption
+	opts := []goose.ProviderOption{
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(s.backfillMigration()),
+	}
 	dialect := goose.DialectSQLite3
 	if s.dialect == DialectPostgres {
 		dialect = goose.DialectPostgres

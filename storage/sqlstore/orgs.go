@@ -5,12 +5,14 @@ import (
 	"reflect"
 	"strings"
 
+	"gorm.io/gorm"
+
 	"github.com/iswitchroofs/fieldsync/domain"
 )
 
 // CreateOrganization inserts org, filling in what the store owns: a new
 // UUID when ID is empty, the default settings when Settings is zero, a
-// change sequence of 0 and the timestamps. Name and slug are trimmed and the
+// change sequence of 0, the timestamps and a sync epoch. Name and slug are trimmed and the
 // slug lowercased, so slugs are unique case-insensitively. Returns
 // CodeInvalid for a missing name or slug or a malformed id, CodeConflict for
 // a taken slug or id.
@@ -42,10 +44,15 @@ func (s *Store) CreateOrganization(ctx context.Context, org *domain.Organization
 	org.ChangeSeq = 0
 	org.CreatedAt = s.now()
 	org.UpdatedAt = org.CreatedAt
-	if err := s.conn(ctx).Create(org).Error; err != nil {
+	return s.inTx(ctx, func(db *gorm.DB) error {
+		if err := db.Create(org).Error; err != nil {
+			return s.translate(op, err)
+		}
+		// The epoch is not a field of the domain type: cursors carry it,
+		// and only the sync engine reads it (SyncState).
+		err := db.Exec("UPDATE organizations SET sync_epoch = ? WHERE id = ?", newEpoch(), org.ID).Error
 		return s.translate(op, err)
-	}
-	return nil
+	})
 }
 
 // FindOrganization returns CodeNotFound if there is no such organization.

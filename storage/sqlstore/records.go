@@ -78,11 +78,11 @@ func (s *Store) ResolveAnchor(ctx context.Context, orgID string, kind domain.Ent
 	if err != nil {
 		return domain.Anchor{}, err
 	}
-	lead, project, err := resolveParents(s.conn(ctx), orgID, rec)
+	a, err := anchorOf(parentsIn(s.conn(ctx), orgID), rec)
 	if err != nil {
 		return domain.Anchor{}, s.translate(op, err)
 	}
-	return domain.AnchorFor(rec, lead, project), nil
+	return a, nil
 }
 
 // parentRefs are the ids a record names of the records it hangs under.
@@ -116,13 +116,63 @@ func refsOf(rec domain.Record) parentRefs {
 	return parentRefs{}
 }
 
+// parentFinder loads a record a child hangs under, tombstone included; a
+// missing parent is (nil, nil), because a child may name a parent that a
+// phone has not pushed yet.
+type parentFinder func(kind domain.EntityKind, id string) (domain.Record, error)
+
+// parentsIn finds parents of orgID through db (a transaction's handle in
+// the write path, so that parents written earlier in it count).
+func parentsIn(db *gorm.DB, orgID string) parentFinder {
+	return func(kind domain.EntityKind, id string) (domain.Record, error) {
+		rec, err := findIn(db, entities[kind], orgID, id, true)
+		if domain.IsCode(err, domain.CodeNotFound) {
+			return nil, nil
+		}
+		return rec, err
+	}
+}
+
+// cached remembers what find returned, for work that resolves many
+// siblings under the same few parents (an access fan-out, the backfill).
+// Only for a stretch in which those parents do not change.
+func (find parentFinder) cached() parentFinder {
+	type key struct {
+		kind domain.EntityKind
+		id   string
+	}
+	seen := map[key]domain.Record{}
+	return func(kind domain.EntityKind, id string) (domain.Record, error) {
+		k := key{kind, id}
+		if rec, ok := seen[k]; ok {
+			return rec, nil
+		}
+		rec, err := find(kind, id)
+		if err != nil {
+			return nil, err
+		}
+		seen[k] = rec
+		return rec, nil
+	}
+}
+
+// anchorOf resolves rec's anchor: its parents through find, then
+// domain.AnchorFor, which alone decides which field means "owner".
+func anchorOf(find parentFinder, rec domain.Record) (domain.Anchor, error) {
+	lead, project, err := resolveParents(find, rec)
+	if err != nil {
+		return domain.Anchor{}, err
+	}
+	return domain.AnchorFor(rec, lead, project), nil
+}
+
 // resolveParents follows rec's references to its lead and project: the
 // enrollment's refs for a touch, then the project, then the lead named
 // directly, by the project, or by the customer.
-func resolveParents(db *gorm.DB, orgID string, rec domain.Record) (*domain.Lead, *domain.Project, error) {
+func resolveParents(find parentFinder, rec domain.Record) (*domain.Lead, *domain.Project, error) {
 	refs := refsOf(rec)
 	if refs.enrollment != "" {
-		enr, err := findParent[*domain.CampaignEnrollment](db, orgID, domain.KindCampaignEnrollment, refs.enrollment)
+		enr, err := findParent[*domain.CampaignEnrollment](find, domain.KindCampaignEnrollment, refs.enrollment)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -135,7 +185,7 @@ func resolveParents(db *gorm.DB, orgID string, rec domain.Record) (*domain.Lead,
 		project = p
 	} else if refs.project != "" {
 		var err error
-		if project, err = findParent[*domain.Project](db, orgID, domain.KindProject, refs.project); err != nil {
+		if project, err = findParent[*domain.Project](find, domain.KindProject, refs.project); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -145,7 +195,7 @@ func resolveParents(db *gorm.DB, orgID string, rec domain.Record) (*domain.Lead,
 	}
 	if refs.lead == "" && refs.customer != "" {
 		if _, isCustomer := rec.(*domain.Customer); !isCustomer {
-			c, err := findParent[*domain.Customer](db, orgID, domain.KindCustomer, refs.customer)
+			c, err := findParent[*domain.Customer](find, domain.KindCustomer, refs.customer)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -157,21 +207,18 @@ func resolveParents(db *gorm.DB, orgID string, rec domain.Record) (*domain.Lead,
 	var lead *domain.Lead
 	if refs.lead != "" {
 		var err error
-		if lead, err = findParent[*domain.Lead](db, orgID, domain.KindLead, refs.lead); err != nil {
+		if lead, err = findParent[*domain.Lead](find, domain.KindLead, refs.lead); err != nil {
 			return nil, nil, err
 		}
 	}
 	return lead, project, nil
 }
 
-// findParent loads a parent record, tombstone included; nil if missing.
-func findParent[T domain.Record](db *gorm.DB, orgID string, kind domain.EntityKind, id string) (T, error) {
+// findParent is find with the record's concrete type; nil if missing.
+func findParent[T domain.Record](find parentFinder, kind domain.EntityKind, id string) (T, error) {
 	var zero T
-	rec, err := findIn(db, entities[kind], orgID, id, true)
-	if domain.IsCode(err, domain.CodeNotFound) {
-		return zero, nil
-	}
-	if err != nil {
+	rec, err := find(kind, id)
+	if err != nil || rec == nil {
 		return zero, err
 	}
 	return rec.(T), nil

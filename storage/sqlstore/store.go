@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -54,9 +55,33 @@ type Store struct {
 	// cheap, where contending on the file lock means sleeping in the busy
 	// handler. Nil on PostgreSQL.
 	writeSem chan struct{}
+	// onCommit hears of every committed write that took a seq (OnCommit).
+	onCommit atomic.Pointer[func(orgID string, seq int64, users []string)]
 }
 
-var _ domain.Store = (*Store)(nil)
+var (
+	_ domain.Store     = (*Store)(nil)
+	_ domain.SyncStore = (*Store)(nil)
+)
+
+// OnCommit sets fn to be called after each Write or SyncWrite transaction
+// that changed something has committed, with the organization, the
+// transaction's sequence number and the users whose devices should pull:
+// everyone named in the anchors of the change rows it wrote and everyone a
+// grant or revoke aims at, sorted (every member of the organization when it
+// wrote a user record, because every member holds the team directory).
+// Managers and admins are not added for seeing everything: the poke bus
+// knows who they are. fn runs on the writer's goroutine right after the
+// commit, once per transaction (never for an attempt that rolled back), so
+// it should hand off and return quickly. Set it once, before the store is
+// used; nil turns it off.
+func (s *Store) OnCommit(fn func(orgID string, seq int64, users []string)) {
+	if fn == nil {
+		s.onCommit.Store(nil)
+		return
+	}
+	s.onCommit.Store(&fn)
+}
 
 // Open connects to the database cfg.URL names and checks that it answers.
 // It does not migrate: call Migrate (the `fieldsync migrate` command) or

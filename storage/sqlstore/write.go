@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,6 +80,13 @@ func (s *Store) txOnce(ctx context.Context, fn func(db *gorm.DB) error) error {
 // sequence number of the organization, which becomes the version of each
 // row written and the seq of its change-log row.
 //
+// For a synced kind (domain.SyncedKinds) the change row also carries the
+// record's JSON and its access anchor, and the record's scope_ columns
+// follow its anchor. When a write moves a record's anchor (a lead or
+// project reassigned, an appointment moved), the records hanging under it
+// move with it, and every person who gains or loses sight of one of them
+// gets a grant or revoke row aimed at them, in the same transaction.
+//
 // The organization's row is locked for the whole transaction, so writes of
 // one organization are serialized: a transaction's reads stay current until
 // it commits (a read-modify-write cannot lose a concurrent update), and
@@ -89,18 +98,28 @@ func (s *Store) txOnce(ctx context.Context, fn func(db *gorm.DB) error) error {
 // run more than once, when the database asks for a retry, so it must not
 // have effects outside the Tx. The Tx must not be used after fn returns or
 // from several goroutines, and fn must not call the Store's own write
-// methods: they would wait on the lock fn's transaction holds.
+// methods: they would wait on the lock fn's transaction holds. After a
+// commit that took a sequence number, the OnCommit hook hears of it.
 //
 // Returns CodeInvalid for a principal without an organization, CodeNotFound
 // if the organization does not exist, CodeUnavailable when the database is
 // down or retries ran out.
 func (s *Store) Write(ctx context.Context, p domain.Principal, fn func(domain.Tx) error) error {
+	return s.write(ctx, "write", p, func(t *writeTx) error { return fn(t) })
+}
+
+// write runs fn as Write and SyncWrite describe.
+func (s *Store) write(ctx context.Context, op string, p domain.Principal, fn func(*writeTx) error) error {
 	if p.OrgID == "" {
-		return fmt.Errorf("sqlstore: write: %w", domain.Errorf(domain.CodeInvalid, "the principal has no organization"))
+		return opError(op, domain.Errorf(domain.CodeInvalid, "the principal has no organization"))
 	}
-	return s.inTx(ctx, func(db *gorm.DB) error {
-		t := &writeTx{s: s, p: p, now: s.now()}
+	// The attempt that commits is the last one run: a retried attempt has
+	// rolled back, and its seq and users mean nothing.
+	var last *writeTx
+	err := s.inTx(ctx, func(db *gorm.DB) error {
+		t := &writeTx{s: s, p: p, now: s.now(), roles: map[string]domain.Role{}}
 		t.db = db.Session(&gorm.Session{NowFunc: t.Now})
+		last = t
 		defer func() { t.done = true }()
 		if err := t.lockOrg(); err != nil {
 			return err
@@ -112,8 +131,17 @@ func (s *Store) Write(ctx context.Context, p domain.Principal, fn func(domain.Tx
 		if t.failed != nil && (err == nil || retryable(t.failed)) {
 			return t.failed
 		}
+		if err == nil && t.allMembers {
+			err = t.addMembers(op)
+		}
 		return err
 	})
+	if err == nil && last.seq != 0 {
+		if hook := s.onCommit.Load(); hook != nil {
+			(*hook)(p.OrgID, last.seq, slices.Sorted(maps.Keys(last.named)))
+		}
+	}
+	return err
 }
 
 // writeTx is the domain.Tx of one Write attempt.
@@ -128,6 +156,20 @@ type writeTx struct {
 	// failed is the first statement failure; it dooms the transaction.
 	failed error
 	done   bool
+	// origin tags the change rows written from now on (SetOrigin).
+	origin domain.ChangeOrigin
+	// named collects the users the change rows name, for the commit hook;
+	// allMembers says a user record was written, which every member holds.
+	named      map[string]struct{}
+	allMembers bool
+	// upserted and granted hold the records with an untargeted upsert row
+	// and with a grant row at this seq: a later move of the record's
+	// anchor or a later write of it here must reach those rows.
+	upserted map[recordKey]bool
+	granted  map[recordKey]bool
+	// roles caches users' roles for access fan-outs; writing a user
+	// empties it.
+	roles map[string]domain.Role
 }
 
 var _ domain.Tx = (*writeTx)(nil)
@@ -194,15 +236,63 @@ func (t *writeTx) nextSeq(op string) (int64, error) {
 	return t.seq, nil
 }
 
-// logChange records that the transaction wrote the record. Writing a record
-// twice in one transaction leaves one row, with the last operation.
-func (t *writeTx) logChange(op string, kind domain.EntityKind, id string, cop domain.ChangeOp) error {
-	err := t.db.Exec(`INSERT INTO changes (org_id, seq, entity_kind, entity_id, op, actor_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (org_id, seq, entity_kind, entity_id) DO UPDATE SET op = excluded.op, actor_id = excluded.actor_id`,
-		t.p.OrgID, t.seq, string(kind), id, string(cop), t.p.UserID, t.now).Error
+// change is one change-log row.
+type change struct {
+	recordKey
+	op domain.ChangeOp
+	// target is the user a grant or revoke aims at; "" for the record's
+	// own upserts and deletes, which reach whoever its anchor lets see it.
+	target  string
+	version int64
+	payload []byte // nil is NULL
+	scope   scope
+}
+
+// logChange records a change row at the transaction's seq. Writing a record
+// twice in one transaction leaves one row (per target), with the last
+// operation and state.
+func (t *writeTx) logChange(op string, c change) error {
+	var payload any
+	if c.payload != nil {
+		payload = string(c.payload)
+	}
+	// Only the device's own write can be an echo: a grant or revoke is news
+	// to the user it aims at, whoever caused it.
+	echo := t.origin.EchoOnly && c.target == ""
+	err := t.db.Exec(`INSERT INTO changes (org_id, seq, entity_kind, entity_id, target_user, op, actor_id, version, payload,
+			lead_owner, project_tech, assignee, origin_client, origin_mutation, echo_only, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (org_id, seq, entity_kind, entity_id, target_user) DO UPDATE SET
+			op = excluded.op, actor_id = excluded.actor_id, version = excluded.version, payload = excluded.payload,
+			lead_owner = excluded.lead_owner, project_tech = excluded.project_tech, assignee = excluded.assignee,
+			origin_client = excluded.origin_client, origin_mutation = excluded.origin_mutation, echo_only = excluded.echo_only`,
+		t.p.OrgID, t.seq, string(c.kind), c.id, c.target, string(c.op), t.p.UserID, c.version, payload,
+		c.scope.LeadOwner, c.scope.ProjectTech, c.scope.Assignee, t.origin.ClientID, t.origin.MutationID, echo, t.now).Error
 	if err != nil {
 		return t.fail(op, err)
+	}
+	if t.named == nil {
+		t.named = map[string]struct{}{}
+	}
+	for _, u := range append(c.scope.users(), c.target) {
+		if u != "" {
+			t.named[u] = struct{}{}
+		}
+	}
+	return nil
+}
+
+// addMembers names every member of the organization for the commit hook.
+func (t *writeTx) addMembers(op string) error {
+	var ids []string
+	if err := t.db.Table("users").Where("org_id = ?", t.p.OrgID).Pluck("id", &ids).Error; err != nil {
+		return t.fail(op, err)
+	}
+	if t.named == nil {
+		t.named = map[string]struct{}{}
+	}
+	for _, id := range ids {
+		t.named[id] = struct{}{}
 	}
 	return nil
 }
@@ -282,7 +372,7 @@ func (t *writeTx) Create(rec domain.Record) error {
 	if err := t.db.Table(e.table).Create(rec).Error; err != nil {
 		return t.fail(op, err)
 	}
-	return t.logChange(op, rec.EntityKind(), m.ID, domain.OpUpsert)
+	return t.written(op, e, rec, nil)
 }
 
 // Update implements domain.Tx: it saves every field of rec except the
@@ -312,7 +402,7 @@ func (t *writeTx) Update(rec domain.Record) error {
 	if res.RowsAffected != 1 {
 		return opError(op, notFound(rec.EntityKind()))
 	}
-	return t.logChange(op, rec.EntityKind(), m.ID, domain.OpUpsert)
+	return t.written(op, e, rec, &cur)
 }
 
 // Delete implements domain.Tx: a soft-deletable record gets its tombstone
@@ -327,7 +417,8 @@ func (t *writeTx) Delete(kind domain.EntityKind, id string) error {
 	if err != nil {
 		return opError(op, err)
 	}
-	if _, err := t.current(op, e, id); err != nil {
+	cur, err := t.current(op, e, id)
+	if err != nil {
 		return err
 	}
 	seq, err := t.nextSeq(op)
@@ -345,7 +436,7 @@ func (t *writeTx) Delete(kind domain.EntityKind, id string) error {
 	if err != nil {
 		return t.fail(op, err)
 	}
-	return t.logChange(op, kind, id, domain.OpDelete)
+	return t.deleted(op, recordKey{kind: kind, id: id}, cur.scope())
 }
 
 // Enqueue implements domain.Tx: the message commits with the data. An empty
@@ -422,28 +513,53 @@ func (t *writeTx) ensureFree(op, table, what, id string) error {
 	return nil
 }
 
-// currentRow is what Update and Delete need from the stored row.
+// currentRow is what the write path reads of a stored row: Update and
+// Delete all of it but the id, an access fan-out the id and scope.
 type currentRow struct {
+	ID        string
 	CreatedAt time.Time
 	CreatedBy string
+	// The record's anchor as last written (synced kinds).
+	ScopeLeadOwner   string
+	ScopeProjectTech string
+	ScopeAssignee    string
+	// What the records under a customer or project resolve their anchor
+	// through (those kinds only).
+	LeadID     string
+	CustomerID string
 }
 
-// current loads the stored row's creation audit; CodeNotFound if the row is
-// missing, another organization's, or a tombstone.
+func (c currentRow) scope() scope {
+	return scope{LeadOwner: c.ScopeLeadOwner, ProjectTech: c.ScopeProjectTech, Assignee: c.ScopeAssignee}
+}
+
+// current loads what the write path needs of the stored row; CodeNotFound
+// if the row is missing, another organization's, or a tombstone.
 func (t *writeTx) current(op string, e entity, id string) (currentRow, error) {
 	var rows []currentRow
+	kind := e.new().EntityKind()
 	if !validID(id) {
-		return currentRow{}, opError(op, notFound(e.new().EntityKind()))
+		return currentRow{}, opError(op, notFound(kind))
 	}
-	q := t.db.Table(e.table).Select("created_at", "created_by").Where("org_id = ? AND id = ?", t.p.OrgID, id)
-	if softDeletable(e.new().EntityKind()) {
+	cols := []string{"created_at", "created_by"}
+	if domain.IsSynced(kind) {
+		cols = append(cols, scopeColumns...)
+	}
+	switch kind {
+	case domain.KindCustomer:
+		cols = append(cols, "lead_id")
+	case domain.KindProject:
+		cols = append(cols, "lead_id", "customer_id")
+	}
+	q := t.db.Table(e.table).Select(cols).Where("org_id = ? AND id = ?", t.p.OrgID, id)
+	if softDeletable(kind) {
 		q = q.Where("deleted_at IS NULL")
 	}
 	if err := q.Find(&rows).Error; err != nil {
 		return currentRow{}, t.fail(op, err)
 	}
 	if len(rows) == 0 {
-		return currentRow{}, opError(op, notFound(e.new().EntityKind()))
+		return currentRow{}, opError(op, notFound(kind))
 	}
 	return rows[0], nil
 }

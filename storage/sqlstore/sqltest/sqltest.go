@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	gosync "sync"
 	"testing"
 	"time"
@@ -123,11 +124,53 @@ func dropDatabase(tb testing.TB, db *sql.DB, name string) {
 }
 
 // SQLite returns a store on a new SQLite file (SQLiteURL), migrated unless
-// Unmigrated.
+// Unmigrated. A migrated file starts as a copy of one migrated once per
+// process: the pure-Go SQLite runs a migration slowly under the race
+// detector, and copying gives the same bytes.
 func SQLite(tb testing.TB, opts ...Option) *sqlstore.Store {
 	tb.Helper()
-	return open(tb, SQLiteURL(tb), opts)
+	o := collect(opts)
+	u := SQLiteURL(tb)
+	if !o.unmigrated {
+		tmpl, err := sqliteTemplate()
+		if err != nil {
+			tb.Fatalf("sqltest: migrated SQLite template: %v", err)
+		}
+		if err := os.WriteFile(strings.TrimPrefix(u, "sqlite://"), tmpl, 0o600); err != nil {
+			tb.Fatalf("sqltest: %v", err)
+		}
+	}
+	return openURL(tb, u, o.clock)
 }
+
+// sqliteTemplate migrates a database file once and keeps its bytes, so no
+// file outlives the process.
+var sqliteTemplate = gosync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "fieldsync-sqltest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "template.db")
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, sqlstore.Config{URL: "sqlite://" + path})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	// Closing the last connection checkpoints the write-ahead log into
+	// the file and removes it.
+	if err := s.Close(); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
+		return nil, fmt.Errorf("the write-ahead log was not checkpointed on close")
+	}
+	return os.ReadFile(path)
+})
 
 // SQLiteURL names a new SQLite file in tb.TempDir().
 func SQLiteURL(tb testing.TB) string {
@@ -135,12 +178,17 @@ func SQLiteURL(tb testing.TB) string {
 	return "sqlite://" + filepath.Join(tb.TempDir(), "fieldsync.db")
 }
 
-func open(tb testing.TB, dbURL string, opts []Option) *sqlstore.Store {
-	tb.Helper()
+func collect(opts []Option) options {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
+	return o
+}
+
+func open(tb testing.TB, dbURL string, opts []Option) *sqlstore.Store {
+	tb.Helper()
+	o := collect(opts)
 	s := openURL(tb, dbURL, o.clock)
 	if !o.unmigrated {
 		if err := s.Migrate(context.Background()); err != nil {

@@ -339,6 +339,20 @@ func (s *system) startWorker(ctx context.Context) error {
 	}
 	s.onClose("job worker", func(context.Context) error { srv.Shutdown(); return nil })
 
+	pruneCtx, stopPrune := context.WithCancel(context.WithoutCancel(ctx))
+	pruner := &jobs.HistoryPruner{Store: s.store, Horizon: s.cfg.HistoryHorizon, Clock: s.clock, Log: s.log}
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); pruner.Run(pruneCtx) }()
+	s.onClose("history pruner", func(ctx context.Context) error {
+		stopPrune()
+		select {
+		case <-pruned:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+
 	client := asynq.NewClientFromRedisClient(s.redis)
 	relayCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	relay := &jobs.Relay{Outbox: s.store, Queue: client, Clock: s.clock, Log: s.log, Interval: 500 * time.Millisecond}

@@ -197,6 +197,31 @@ func runSeed(ctx context.Context, env *runEnv, args []string) error {
 	return nil
 }
 
+func runResetSync(ctx context.Context, env *runEnv, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	}
+	s, err := newSystem(env, modeTool)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.openStore(ctx, false); err != nil {
+		return err
+	}
+	ids, err := s.store.OrganizationIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := s.store.RotateEpoch(ctx, id); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(env.stdout, "new sync epoch for %d organizations: every device resets on its next pull\n", len(ids))
+	return nil
+}
+
 func printDevBanner(env *runEnv, cfg Config, addr string, seeded bool) {
 	w := env.stdout
 	fmt.Fprintln(w)

@@ -32,6 +32,7 @@ type Config struct {
 	BodyLimit       int
 	DBMaxConns      int
 	StartupTimeout  time.Duration
+	HistoryHorizon  time.Duration
 }
 
 // MinIOSettings select the MinIO photo store; an empty Endpoint selects the
@@ -71,6 +72,7 @@ var envVars = []envVar{
 	{"FIELDSYNC_BODY_LIMIT", "1048576", "largest request body in bytes for endpoints without a limit of their own"},
 	{"FIELDSYNC_DB_MAX_CONNS", "10", "database connections per process (PostgreSQL; size replicas × this to the server's max_connections)"},
 	{"FIELDSYNC_STARTUP_TIMEOUT", "30s", "how long start-up waits for the database, Redis and the photo store before giving up"},
+	{"FIELDSYNC_HISTORY_HORIZON", "1080h", "how long sync change history is kept (45 days); must exceed the longest offline spell, older devices get a full reset"},
 }
 
 // loadConfig reads the environment through getenv and validates it. Errors
@@ -105,6 +107,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		{"FIELDSYNC_REFRESH_TTL", "720h", &cfg.RefreshTTL},
 		{"FIELDSYNC_SHUTDOWN_TIMEOUT", "15s", &cfg.ShutdownTimeout},
 		{"FIELDSYNC_STARTUP_TIMEOUT", "30s", &cfg.StartupTimeout},
+		{"FIELDSYNC_HISTORY_HORIZON", "1080h", &cfg.HistoryHorizon},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(get(d.name, d.def))

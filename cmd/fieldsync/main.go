@@ -51,6 +51,8 @@ func commands() []command {
 			"fieldsync migrate [--status]\n\nApplies every pending migration embedded in this binary to DATABASE_URL (or the\nembedded SQLite). --status prints the current and latest versions without changing anything.", runMigrate},
 		{"seed", "load the demo organization into the database",
 			"fieldsync seed\n\nLoads the demo organizations, users (password in the README) and ~50 leads with\ncustomers, projects and appointments into DATABASE_URL. Safe to run twice: it does\nnothing if the demo organization exists. Never run it against production data.", runSeed},
+		{"reset-sync", "make every device resync from scratch (after restoring a database backup)",
+			"fieldsync reset-sync\n\nGives every organization a new sync epoch. Every device's next pull then starts a\nfull reset (keeping its unpushed changes) instead of trusting a cursor into a history\nthat the restore replaced. Run it after restoring DATABASE_URL from a backup.", runResetSync},
 		{"version", "print the version",
 			"fieldsync version\n\nPrints the version of this binary.", runVersion},
 	}

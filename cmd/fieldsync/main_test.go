@@ -447,6 +447,9 @@ func TestReadmeWalkthroughProduction(t *testing.T) {
 		t.Fatal("serve printed seeding")
 	}
 	walkthrough(t, "http://"+p.addr, keys)
+	if code, out, stderr := runCmd(t, vars, "reset-sync"); code != 0 || !strings.Contains(out, "new sync epoch for 2 organizations") {
+		t.Fatalf("reset-sync: %d %q %q", code, out, stderr)
+	}
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("serve exited %d:\n%s", code, p.stderr.String())
 	}

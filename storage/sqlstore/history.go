@@ -76,3 +76,13 @@ func (s *Store) RotateEpoch(ctx context.Context, orgID string) (string, error) {
 func newEpoch() string {
 	return uuid.NewString()
 }
+
+// OrganizationIDs lists every organization's id, for housekeeping that runs
+// per organization (history pruning, epoch rotation after a restore).
+func (s *Store) OrganizationIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	if err := s.conn(ctx).Table("organizations").Order("id").Pluck("id", &ids).Error; err != nil {
+		return nil, s.translate("list organizations", err)
+	}
+	return ids, nil
+}

@@ -94,11 +94,15 @@ func runDev(ctx context.Context, env *runEnv, args []string) error {
 	if err := s.startWorker(ctx); err != nil {
 		return err
 	}
-	errc, err := s.listen(s.httpApp(), env.ready)
+	errc, err := s.listen(s.httpApp(), nil)
 	if err != nil {
 		return err
 	}
 	printDevBanner(env, s.cfg, s.httpAddr, seeded)
+	// Ready only after the banner: whoever waits on it reads the banner.
+	if env.ready != nil {
+		env.ready(s.httpAddr)
+	}
 	return s.wait(ctx, errc)
 }
 

@@ -9,25 +9,31 @@ import (
 
 // written finishes a Create (before nil) or an Update of rec, whose row is
 // already stored. A synced record's change row carries its JSON and anchor,
-// and its scope_ columns follow the anchor. When the anchor moved, the
+// and its scope_ columns follow the anchor (stored, if not nil, is the
+// anchor its row was written with). When the anchor moved, the
 // people who gain or lose sight of the record hear of it (accessMoved); when
 // a lead, customer or project is new or moved, what hangs under it moves too.
-func (t *writeTx) written(op string, e entity, rec domain.Record, before *currentRow) error {
+func (t *writeTx) written(op string, e entity, rec domain.Record, before *currentRow, stored *scope) error {
 	key := keyOf(rec)
 	if !domain.IsSynced(key.kind) {
 		return t.logChange(op, change{recordKey: key, op: domain.OpUpsert, version: rec.Base().Version})
 	}
-	a, err := anchorOf(parentsIn(t.db, t.p.OrgID), rec)
-	if err != nil {
-		return t.fail(op, err)
+	var after scope
+	if stored != nil {
+		after = *stored
+	} else {
+		a, err := anchorOf(t.parents(), rec)
+		if err != nil {
+			return t.fail(op, err)
+		}
+		after = scopeOf(a)
 	}
-	after := scopeOf(a)
 	var old scope
 	if before != nil {
 		old = before.scope()
 	}
-	if after != old {
-		if err := writeScope(t.db, e.table, t.p.OrgID, key.id, after); err != nil {
+	if stored == nil && after != old {
+		if err := t.writeScope(e.table, key, after); err != nil {
 			return t.fail(op, err)
 		}
 	}
@@ -255,9 +261,9 @@ func (t *writeTx) reanchorDescendants(op string, root domain.Record) error {
 		return err
 	}
 
-	// The chain's records do not change from here on, so their lookups
-	// can be shared among siblings.
-	find := parentsIn(t.db, t.p.OrgID).cached()
+	// The chain's records do not change from here on; the transaction's
+	// record cache shares their lookups among siblings.
+	find := t.parents()
 	for _, h := range found {
 		a, err := anchorOf(find, h.rec)
 		if err != nil {
@@ -268,7 +274,7 @@ func (t *writeTx) reanchorDescendants(op string, root domain.Record) error {
 			continue
 		}
 		key := keyOf(h.rec)
-		if err := writeScope(t.db, entities[key.kind].table, t.p.OrgID, key.id, after); err != nil {
+		if err := t.writeScope(entities[key.kind].table, key, after); err != nil {
 			return t.fail(op, err)
 		}
 		if t.upserted[key] {
@@ -318,6 +324,13 @@ func (t *writeTx) descendants(op string, kind domain.EntityKind, conds ...idsIn)
 		out[i] = heldRecord{rec: r, scope: scopes[r.Base().ID]}
 	}
 	return out, nil
+}
+
+// writeScope is writeScope in the transaction, which also drops the
+// record's cached row (its scope is stale now).
+func (t *writeTx) writeScope(table string, key recordKey, sc scope) error {
+	t.forget(key.kind, key.id)
+	return writeScope(t.db, table, t.p.OrgID, key.id, sc)
 }
 
 // failIf is fail for an error that may be nil.

@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"reflect"
+	"slices"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/iswitchroofs/fieldsync/domain"
 )
@@ -61,6 +63,32 @@ func keyOf(rec domain.Record) recordKey {
 func writeScope(db *gorm.DB, table, orgID, id string, sc scope) error {
 	return db.Exec("UPDATE "+table+" SET scope_lead_owner = ?, scope_project_tech = ?, scope_assignee = ? WHERE org_id = ? AND id = ?",
 		sc.LeadOwner, sc.ProjectTech, sc.Assignee, orgID, id).Error
+}
+
+// scopeSetting is the statement setting (gorm.DB.Set) under which a Create
+// of a synced record carries its scope, for valuesWithScope.
+const scopeSetting = "sqlstore:scope"
+
+// valuesWithScope builds an INSERT's VALUES clause, adding the scope_
+// columns when the statement carries a scope (scopeSetting), so that a new
+// synced record's row holds its anchor from its INSERT on, without an
+// UPDATE after it.
+func valuesWithScope(c clause.Clause, builder clause.Builder) {
+	if stmt, ok := builder.(*gorm.Statement); ok {
+		if v, ok := stmt.Settings.Load(scopeSetting); ok {
+			if values, ok := c.Expression.(clause.Values); ok {
+				sc := v.(scope)
+				cols := append(slices.Clone(values.Columns),
+					clause.Column{Name: scopeColumns[0]}, clause.Column{Name: scopeColumns[1]}, clause.Column{Name: scopeColumns[2]})
+				rows := make([][]any, len(values.Values))
+				for i, row := range values.Values {
+					rows[i] = append(slices.Clone(row), sc.LeadOwner, sc.ProjectTech, sc.Assignee)
+				}
+				c.Expression = clause.Values{Columns: cols, Values: rows}
+			}
+		}
+	}
+	c.Build(builder)
 }
 
 // findAll runs q on e's table and returns the records, normalized as

@@ -136,6 +136,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, s.translate("open", err)
 	}
+	s.db.ClauseBuilders["VALUES"] = valuesWithScope
 	s.sqlDB, err = s.db.DB()
 	if err != nil {
 		return nil, s.translate("open", err)

@@ -142,23 +142,18 @@ func (t syncTx) StateAt(kind domain.EntityKind, id string, seq int64) (json.RawM
 		return nil, false, err
 	}
 	var rows []struct {
-		Seq     int64
-		Payload []byte
+		Seq          int64
+		Payload      []byte
+		HistoryFloor int64
 	}
-	err := t.db.Raw(`SELECT seq, payload FROM changes
-		WHERE org_id = ? AND entity_kind = ? AND entity_id = ? AND target_user = '' AND op = ? AND seq <= ? AND payload IS NOT NULL
-		ORDER BY seq DESC LIMIT 1`, t.p.OrgID, string(kind), id, string(domain.OpUpsert), seq).Scan(&rows).Error
+	// One statement: the upsert with the organization's floor beside it.
+	err := t.db.Raw(`SELECT c.seq, c.payload, o.history_floor FROM changes c JOIN organizations o ON o.id = c.org_id
+		WHERE c.org_id = ? AND c.entity_kind = ? AND c.entity_id = ? AND c.target_user = '' AND c.op = ? AND c.seq <= ? AND c.payload IS NOT NULL
+		ORDER BY c.seq DESC LIMIT 1`, t.p.OrgID, string(kind), id, string(domain.OpUpsert), seq).Scan(&rows).Error
 	if err != nil {
 		return nil, false, t.fail(op, err)
 	}
-	if len(rows) == 0 {
-		return nil, false, nil
-	}
-	var floor int64
-	if err := t.db.Raw("SELECT history_floor FROM organizations WHERE id = ?", t.p.OrgID).Scan(&floor).Error; err != nil {
-		return nil, false, t.fail(op, err)
-	}
-	if rows[0].Seq <= floor {
+	if len(rows) == 0 || rows[0].Seq <= rows[0].HistoryFloor {
 		return nil, false, nil
 	}
 	return json.RawMessage(rows[0].Payload), true, nil

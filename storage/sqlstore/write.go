@@ -8,10 +8,12 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/iswitchroofs/fieldsync/domain"
 )
@@ -170,6 +172,19 @@ type writeTx struct {
 	// roles caches users' roles for access fan-outs; writing a user
 	// empties it.
 	roles map[string]domain.Role
+	// records caches what Find and the anchor resolution read, tombstones
+	// included (nil: no such record), so a record read several times in
+	// one transaction is read from the database once. A Create, Update or
+	// Delete of a record drops its entry; nothing else in a Tx changes a
+	// record's fields.
+	records map[recordKey]cachedRecord
+}
+
+// cachedRecord is a record as stored, with the scope its row holds (for a
+// synced kind). rec is nil if there is no such record.
+type cachedRecord struct {
+	rec   domain.Record
+	scope scope
 }
 
 var _ domain.Tx = (*writeTx)(nil)
@@ -298,7 +313,8 @@ func (t *writeTx) addMembers(op string) error {
 }
 
 // Find implements domain.Tx: it loads a record of the transaction's
-// organization, tombstones included. Returns CodeNotFound.
+// organization, tombstones included. Returns CodeNotFound. The record is
+// the caller's own copy: changing it changes nothing stored or cached.
 func (t *writeTx) Find(kind domain.EntityKind, id string) (domain.Record, error) {
 	op := "find " + string(kind)
 	if err := t.usable(op); err != nil {
@@ -308,14 +324,100 @@ func (t *writeTx) Find(kind domain.EntityKind, id string) (domain.Record, error)
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	rec, err := findIn(t.db, e, t.p.OrgID, id, true)
+	rec, err := t.load(e, kind, id)
 	if err != nil {
-		if domain.IsCode(err, domain.CodeNotFound) {
-			return nil, opError(op, err)
-		}
 		return nil, t.fail(op, err)
 	}
-	return rec, nil
+	if rec == nil {
+		return nil, opError(op, notFound(kind))
+	}
+	return cloneRecord(rec), nil
+}
+
+// load is findIn (tombstones included) through the transaction's record
+// cache; nil, nil if there is no such record. A synced record's scope
+// comes with it, read in the same statement. The record returned is the
+// cache's: callers must not change it.
+func (t *writeTx) load(e entity, kind domain.EntityKind, id string) (domain.Record, error) {
+	c, err := t.loadRow(e, kind, id)
+	return c.rec, err
+}
+
+func (t *writeTx) loadRow(e entity, kind domain.EntityKind, id string) (cachedRecord, error) {
+	key := recordKey{kind: kind, id: id}
+	if c, ok := t.records[key]; ok {
+		return c, nil
+	}
+	var c cachedRecord
+	var err error
+	if domain.IsSynced(kind) {
+		c, err = findWithScope(t.db, e, t.p.OrgID, id)
+	} else {
+		c.rec, err = findIn(t.db, e, t.p.OrgID, id, true)
+	}
+	if domain.IsCode(err, domain.CodeNotFound) {
+		c, err = cachedRecord{}, nil
+	}
+	if err != nil {
+		return cachedRecord{}, err
+	}
+	if t.records == nil {
+		t.records = map[recordKey]cachedRecord{}
+	}
+	t.records[key] = c
+	return c, nil
+}
+
+// scopedTypes maps a record's struct type to a struct that holds it and
+// the scope_ columns, which findWithScope scans a row into.
+var scopedTypes gosync.Map
+
+// findWithScope is findIn with tombstones, for a synced kind, reading the
+// row's scope_ columns in the same statement.
+func findWithScope(db *gorm.DB, e entity, orgID, id string) (cachedRecord, error) {
+	kind := e.new().EntityKind()
+	if !validID(id) || orgID == "" {
+		return cachedRecord{}, notFound(kind)
+	}
+	typ := reflect.TypeOf(e.new()).Elem()
+	st, ok := scopedTypes.Load(typ)
+	if !ok {
+		str := reflect.TypeOf("")
+		st, _ = scopedTypes.LoadOrStore(typ, reflect.StructOf([]reflect.StructField{
+			{Name: "Rec", Type: typ, Tag: `gorm:"embedded"`},
+			{Name: "ScopeLeadOwner", Type: str, Tag: `gorm:"column:scope_lead_owner"`},
+			{Name: "ScopeProjectTech", Type: str, Tag: `gorm:"column:scope_project_tech"`},
+			{Name: "ScopeAssignee", Type: str, Tag: `gorm:"column:scope_assignee"`},
+		}))
+	}
+	row := reflect.New(st.(reflect.Type))
+	res := db.Table(e.table).Where("org_id = ? AND id = ?", orgID, id).Limit(1).Find(row.Interface())
+	if res.Error != nil {
+		return cachedRecord{}, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return cachedRecord{}, notFound(kind)
+	}
+	v := row.Elem()
+	rec := v.Field(0).Addr().Interface().(domain.Record)
+	normalizeTimes(rec)
+	return cachedRecord{rec: rec, scope: scope{
+		LeadOwner: v.Field(1).String(), ProjectTech: v.Field(2).String(), Assignee: v.Field(3).String(),
+	}}, nil
+}
+
+// forget drops a record from the cache before it is written.
+func (t *writeTx) forget(kind domain.EntityKind, id string) {
+	delete(t.records, recordKey{kind: kind, id: id})
+}
+
+// parents is the parentFinder of the write path: through the record cache,
+// so that parents written earlier in the transaction count and parents
+// read already are not read again.
+func (t *writeTx) parents() parentFinder {
+	return func(kind domain.EntityKind, id string) (domain.Record, error) {
+		return t.load(entities[kind], kind, id)
+	}
 }
 
 // findIn loads one record of e in orgID; CodeNotFound (untranslated driver
@@ -361,22 +463,73 @@ func (t *writeTx) Create(rec domain.Record) error {
 	if !validID(m.ID) {
 		return opError(op, domain.Invalid(badID))
 	}
-	if err := t.ensureFree(op, e.table, noun(rec.EntityKind()), m.ID); err != nil {
-		return err
+	tookSeq, unstamped := t.seq == 0, *m
+	var email string
+	if u, ok := rec.(*domain.User); ok {
+		email = u.Email
 	}
 	seq, err := t.nextSeq(op)
 	if err != nil {
 		return err
 	}
 	t.stamp(rec, seq, t.now, t.p.UserID)
-	if err := t.db.Table(e.table).Create(rec).Error; err != nil {
+	t.forget(rec.EntityKind(), m.ID)
+	// A synced record's anchor is known before it is stored (its parents
+	// are, and it cannot hang under itself), so its INSERT writes its
+	// scope_ columns too.
+	q, stored := t.db, (*scope)(nil)
+	if domain.IsSynced(rec.EntityKind()) {
+		a, err := anchorOf(t.parents(), rec)
+		if err != nil {
+			return t.fail(op, err)
+		}
+		sc := scopeOf(a)
+		q, stored = q.Set(scopeSetting, sc), &sc
+	}
+	// ids are global: a row of any organization with this id makes the
+	// INSERT do nothing (not an error, so the transaction lives on), and
+	// the id is taken.
+	res := q.Table(e.table).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(rec)
+	if res.Error != nil {
+		return t.fail(op, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		if tookSeq {
+			// Nothing was written: give the sequence number back, as a
+			// refused Create never took one.
+			if err := t.giveBackSeq(op); err != nil {
+				return err
+			}
+		}
+		// The refused record is left as it was given.
+		*m = unstamped
+		if u, ok := rec.(*domain.User); ok {
+			u.Email = email
+		}
+		return opError(op, taken(noun(rec.EntityKind()), m.ID))
+	}
+	return t.written(op, e, rec, nil, stored)
+}
+
+// taken is the conflict of a Create or Enqueue whose id is in use.
+func taken(what, id string) *domain.Error {
+	return domain.Errorf(domain.CodeConflict, "%s %s already exists", what, id)
+}
+
+// giveBackSeq undoes nextSeq's first increment, for a transaction whose
+// first write turned out to write nothing. The organization's row is locked,
+// so no one took a number after it.
+func (t *writeTx) giveBackSeq(op string) error {
+	if err := t.db.Exec("UPDATE organizations SET change_seq = change_seq - 1 WHERE id = ?", t.p.OrgID).Error; err != nil {
 		return t.fail(op, err)
 	}
-	return t.written(op, e, rec, nil)
+	t.seq = 0
+	return nil
 }
 
 // Update implements domain.Tx: it saves every field of rec except the
-// creation audit, which it keeps (and copies into rec). Returns
+// creation audit, which it keeps (and copies into rec). (A record read in
+// the transaction gets only its changed columns rewritten.) Returns
 // CodeNotFound for a missing, tombstoned or foreign record.
 func (t *writeTx) Update(rec domain.Record) error {
 	e, op, err := t.check("update", rec)
@@ -393,16 +546,56 @@ func (t *writeTx) Update(rec domain.Record) error {
 		return err
 	}
 	t.stamp(rec, seq, cur.CreatedAt, cur.CreatedBy)
-	res := t.db.Table(e.table).Model(rec).
-		Select("*").Omit("id", "org_id", "created_at", "created_by", "deleted_at").
-		Where("org_id = ?", t.p.OrgID).Updates(rec)
+	cols, err := t.changedColumns(rec)
+	if err != nil {
+		return t.fail(op, err)
+	}
+	t.forget(rec.EntityKind(), m.ID)
+	q := t.db.Table(e.table).Model(rec)
+	if cols != nil {
+		q = q.Select(cols)
+	} else {
+		q = q.Select("*").Omit(updateOmits...)
+	}
+	res := q.Where("org_id = ?", t.p.OrgID).Updates(rec)
 	if res.Error != nil {
 		return t.fail(op, res.Error)
 	}
 	if res.RowsAffected != 1 {
 		return opError(op, notFound(rec.EntityKind()))
 	}
-	return t.written(op, e, rec, &cur)
+	return t.written(op, e, rec, &cur, nil)
+}
+
+// updateOmits are the columns an Update never writes.
+var updateOmits = []string{"id", "org_id", "created_at", "created_by", "deleted_at"}
+
+// changedColumns lists the columns in which rec differs from the row as
+// this transaction read it, when it did (nil, meaning every column,
+// otherwise): an Update rewrites only those. The row is as read because
+// every write of the record in the transaction drops it from the cache.
+func (t *writeTx) changedColumns(rec domain.Record) ([]string, error) {
+	c, ok := t.records[keyOf(rec)]
+	if !ok || c.rec == nil {
+		return nil, nil
+	}
+	stmt := &gorm.Statement{DB: t.db}
+	if err := stmt.Parse(rec); err != nil {
+		return nil, err
+	}
+	old, cur := reflect.ValueOf(c.rec), reflect.ValueOf(rec)
+	cols := []string{}
+	for _, f := range stmt.Schema.Fields {
+		if f.DBName == "" || slices.Contains(updateOmits, f.DBName) {
+			continue
+		}
+		a, _ := f.ValueOf(t.db.Statement.Context, old)
+		b, _ := f.ValueOf(t.db.Statement.Context, cur)
+		if !reflect.DeepEqual(a, b) {
+			cols = append(cols, f.DBName)
+		}
+	}
+	return cols, nil
 }
 
 // Delete implements domain.Tx: a soft-deletable record gets its tombstone
@@ -425,6 +618,7 @@ func (t *writeTx) Delete(kind domain.EntityKind, id string) error {
 	if err != nil {
 		return err
 	}
+	t.forget(kind, id)
 	q := t.db.Table(e.table).Where("org_id = ? AND id = ?", t.p.OrgID, id)
 	if softDeletable(kind) {
 		err = q.UpdateColumns(map[string]any{
@@ -464,13 +658,14 @@ func (t *writeTx) Enqueue(msg domain.OutboxMessage) error {
 	if !msg.AvailableAt.IsZero() {
 		available = normalTime(msg.AvailableAt)
 	}
-	if err := t.ensureFree(op, "outbox", "outbox message", msg.ID); err != nil {
-		return err
+	// As in Create: a taken id (any organization's) inserts nothing.
+	res := t.db.Exec(`INSERT INTO outbox (id, org_id, kind, payload, created_at, available_at, attempts)
+		VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING`, msg.ID, t.p.OrgID, msg.Kind, msg.Payload, t.now, available)
+	if res.Error != nil {
+		return t.fail(op, res.Error)
 	}
-	err := t.db.Exec(`INSERT INTO outbox (id, org_id, kind, payload, created_at, available_at, attempts)
-		VALUES (?, ?, ?, ?, ?, ?, 0)`, msg.ID, t.p.OrgID, msg.Kind, msg.Payload, t.now, available).Error
-	if err != nil {
-		return t.fail(op, err)
+	if res.RowsAffected == 0 {
+		return opError(op, taken("outbox message", msg.ID))
 	}
 	return nil
 }
@@ -500,19 +695,6 @@ func (t *writeTx) check(op string, rec domain.Record) (entity, string, error) {
 	return e, op, nil
 }
 
-// ensureFree refuses an id already taken in table, by any organization (ids
-// are global), before an INSERT would fail and doom the transaction.
-func (t *writeTx) ensureFree(op, table, what, id string) error {
-	var n int64
-	if err := t.db.Table(table).Where("id = ?", id).Count(&n).Error; err != nil {
-		return t.fail(op, err)
-	}
-	if n > 0 {
-		return opError(op, domain.Errorf(domain.CodeConflict, "%s %s already exists", what, id))
-	}
-	return nil
-}
-
 // currentRow is what the write path reads of a stored row: Update and
 // Delete all of it but the id, an access fan-out the id and scope.
 type currentRow struct {
@@ -540,6 +722,21 @@ func (t *writeTx) current(op string, e entity, id string) (currentRow, error) {
 	kind := e.new().EntityKind()
 	if !validID(id) {
 		return currentRow{}, opError(op, notFound(kind))
+	}
+	if c, ok := t.records[recordKey{kind: kind, id: id}]; ok && domain.IsSynced(kind) {
+		// Read in this transaction already, with its scope.
+		if c.rec == nil {
+			return currentRow{}, opError(op, notFound(kind))
+		}
+		if sd, ok := c.rec.(domain.SoftDeletable); ok && sd.Deleted() != nil {
+			return currentRow{}, opError(op, notFound(kind))
+		}
+		m := c.rec.Base()
+		return currentRow{
+			ID: id, CreatedAt: m.CreatedAt, CreatedBy: m.CreatedBy,
+			ScopeLeadOwner: c.scope.LeadOwner, ScopeProjectTech: c.scope.ProjectTech, ScopeAssignee: c.scope.Assignee,
+			LeadID: leadRef(c.rec), CustomerID: customerRef(c.rec),
+		}, nil
 	}
 	cols := []string{"created_at", "created_by"}
 	if domain.IsSynced(kind) {
@@ -600,4 +797,65 @@ func validID(id string) bool {
 // noun turns a kind into words for messages ("campaign enrollment").
 func noun(kind domain.EntityKind) string {
 	return strings.ReplaceAll(string(kind), "_", " ")
+}
+
+// cloneRecord returns a deep copy of rec, so that a caller changing the
+// record Find returned (a field, or an element of a slice or map field)
+// leaves the transaction's cached copy as stored.
+func cloneRecord(rec domain.Record) domain.Record {
+	v := reflect.ValueOf(rec)
+	out := reflect.New(v.Elem().Type())
+	out.Elem().Set(deepCopy(v.Elem()))
+	return out.Interface().(domain.Record)
+}
+
+// deepCopy copies v, following pointers, slices, maps and interfaces held
+// in exported fields; unexported fields (time.Time's) are copied as they
+// are.
+func deepCopy(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		p := reflect.New(v.Elem().Type())
+		p.Elem().Set(deepCopy(v.Elem()))
+		return p
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		s := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			s.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return s
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		m := reflect.MakeMapWithSize(v.Type(), v.Len())
+		iter := v.MapRange()
+		for iter.Next() {
+			m.SetMapIndex(iter.Key(), deepCopy(iter.Value()))
+		}
+		return m
+	case reflect.Interface:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type()).Elem()
+		c.Set(deepCopy(v.Elem()))
+		return c
+	case reflect.Struct:
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				c.Field(i).Set(deepCopy(v.Field(i)))
+			}
+		}
+		return c
+	}
+	return v
 }

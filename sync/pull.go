@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -44,7 +45,8 @@ const (
 // sync: Reset is set then too, so the device has one code path), a cursor
 // that does not decode, names another epoch, organization or user, lies
 // ahead of the organization's history or behind its retained floor, or a
-// role different from the user's current one; see the Reset* reasons.
+// role different from the user's current one (or a change of role the log
+// shows since the cursor, even one undone since); see the Reset* reasons.
 //
 // Every page carries the device's LastMutationID (read before the changes,
 // so every mutation up to it is covered once has_more is false) and its
@@ -95,15 +97,27 @@ func (e *Engine) Pull(ctx context.Context, p domain.Principal, req PullRequest) 
 		cur, resp.Changes, err = e.snapshotPage(ctx, f, cur, limit, req.SchemaVersion)
 		resp.HasMore = true // the log from the snapshot's start follows
 	} else {
-		var more bool
+		var more, roleMoved bool
 		var own int64
-		cur, resp.Changes, own, more, err = e.incrementalPage(ctx, f, cur, limit, req.ClientID, req.SchemaVersion)
+		cur, resp.Changes, own, more, roleMoved, err = e.incrementalPage(ctx, f, cur, limit, req.ClientID, req.SchemaVersion)
 		resp.HasMore = more
 		// A push may have committed between reading the client and
 		// reading the log: the page then holds the device's own changes
 		// of mutations past the LastMutationID read, which the device
 		// must be able to match with its pending ones.
 		resp.LastMutationID = max(resp.LastMutationID, own)
+		if err == nil && roleMoved {
+			// See incrementalPage: the log cannot be trusted for this
+			// device any more; the page becomes a reset's first.
+			e.log.InfoContext(ctx, "sync reset", "client_id", c.ID, "user_id", p.UserID, "reason", ResetRoleChanged)
+			cur = freshCursor(p, st)
+			cur.Ack = req.AckOutcomesThrough
+			resp.Reset, resp.ResetReason, resp.ResetKinds = true, ResetRoleChanged, nil
+			resp.LastMutationID = c.LastMutationID
+			stats.ResetReason, stats.Snapshot = ResetRoleChanged, true
+			cur, resp.Changes, err = e.snapshotPage(ctx, f, cur, limit, req.SchemaVersion)
+			resp.HasMore = true
+		}
 	}
 	if err != nil {
 		return PullResponse{}, err
@@ -125,10 +139,7 @@ func (e *Engine) Pull(ctx context.Context, p domain.Principal, req PullRequest) 
 // the cursor's position, or a new snapshot session and the reason for it.
 func (e *Engine) position(p domain.Principal, c *domain.SyncClient, st domain.OrgSyncState, req PullRequest) (Cursor, string) {
 	fresh := func(reason string) (Cursor, string) {
-		return Cursor{
-			Format: CursorFormat, Epoch: st.Epoch, OrgID: p.OrgID, UserID: p.UserID, Role: p.Role,
-			Mode: ModeSnapshot, Seq: st.Seq, Start: st.Seq, Kinds: domain.SyncedKinds(), Session: true,
-		}, reason
+		return freshCursor(p, st), reason
 	}
 	if req.Cursor == "" {
 		return fresh(ResetInitial)
@@ -168,6 +179,14 @@ func (e *Engine) position(p domain.Principal, c *domain.SyncClient, st domain.Or
 	// nested session would make the device drop what it has staged, and
 	// checksums are only comparable once a session has ended.
 	return cur, ""
+}
+
+// freshCursor starts a full reset session at the organization's sequence.
+func freshCursor(p domain.Principal, st domain.OrgSyncState) Cursor {
+	return Cursor{
+		Format: CursorFormat, Epoch: st.Epoch, OrgID: p.OrgID, UserID: p.UserID, Role: p.Role,
+		Mode: ModeSnapshot, Seq: st.Seq, Start: st.Seq, Kinds: domain.SyncedKinds(), Session: true,
+	}
 }
 
 // orderKinds returns the distinct kinds in SyncedKinds order.
@@ -215,15 +234,26 @@ func (e *Engine) snapshotPage(ctx context.Context, f domain.ScopeFilter, cur Cur
 // incrementalPage reads the changes after the cursor and folds them into
 // record-level changes. own is the highest mutation id of the device's own
 // changes among them.
+//
+// roleMoved reports that the log holds a version of the device's own user
+// with another role than the cursor's, which position let through only if
+// the role has changed back since: while the user had the other role, the
+// grants and revokes the store wrote were computed for that role (a
+// manager, who sees everything, gets none), so the log after the cursor
+// misses the revokes this device needs. The caller resets the device
+// instead of serving the page.
 func (e *Engine) incrementalPage(ctx context.Context, f domain.ScopeFilter, cur Cursor, limit int, clientID string, schema int) (
-	next Cursor, changes []Change, own int64, more bool, err error) {
+	next Cursor, changes []Change, own int64, more, roleMoved bool, err error) {
 	page, err := e.store.ChangesForScope(ctx, f, cur.Seq, limit)
 	if err != nil {
-		return cur, nil, 0, false, fmt.Errorf("sync: pull: changes: %w", err)
+		return cur, nil, 0, false, false, fmt.Errorf("sync: pull: changes: %w", err)
 	}
 	for _, r := range page.Rows {
 		if r.Origin.ClientID == clientID {
 			own = max(own, r.Origin.MutationID)
+		}
+		if r.Kind == domain.KindUser && r.EntityID == f.UserID && r.Op == domain.OpUpsert && roleIn(r.Payload) != cur.Role {
+			return cur, nil, 0, false, true, nil
 		}
 	}
 	rows := page.Rows
@@ -244,7 +274,16 @@ func (e *Engine) incrementalPage(ctx context.Context, f domain.ScopeFilter, cur 
 	if len(cur.Repair) > 0 && cur.Seq >= cur.Start {
 		cur.Repair, cur.Start = nil, 0
 	}
-	return cur, changes, own, page.More, nil
+	return cur, changes, own, page.More, false, nil
+}
+
+// roleIn reads the role of a user record's JSON ("" if it has none).
+func roleIn(payload json.RawMessage) domain.Role {
+	var u struct {
+		Role domain.Role `json:"role"`
+	}
+	_ = json.Unmarshal(payload, &u)
+	return u.Role
 }
 
 // fold turns change-log rows into the page's record-level changes: per

@@ -3,7 +3,9 @@
 // page into a local copy of its scope (staging reset sessions and swapping
 // them in at their end, as the protocol asks), acknowledges outcomes, and
 // computes the same checksums as the server, so a test can compare what a
-// device holds with what its user may see.
+// device holds with what its user may see; ServerScope and RequireScope
+// (scope.go) compare it record by record and field by field with the
+// store's own view of that scope.
 //
 // It imports only domain and sync: any store can sit behind the engine.
 package synctest
@@ -221,7 +223,9 @@ func (d *Device) Apply(resp fsync.PullResponse) {
 }
 
 // confirm applies an op version: the record becomes the device's copy with
-// its own mutations of it up to c.MutationID applied, at c.Version.
+// its own mutations of it up to c.MutationID applied, at c.Version, except
+// those the server rejected (their outcome arrives with the page at the
+// latest: it commits before any later mutation does).
 func (d *Device) confirm(target map[Key]Record, k Key, c fsync.Change) {
 	r, had := target[k]
 	data := r.Data

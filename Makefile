@@ -54,8 +54,8 @@ lint: ## gofmt, go vet and the import rules of docs/architecture.md
 verify: lint test ## lint and test, as CI does
 
 .PHONY: bench
-bench: services ## run the benchmarks (figures go to docs/benchmarks.md)
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+bench: services ## run the benchmarks and rewrite the figures in docs/benchmarks.md (about 5 minutes)
+	GO=$(GO) ./scripts/bench.sh
 
 .PHONY: clean
 clean: ## remove build output and the embedded default's data

@@ -110,7 +110,10 @@ type Change struct {
 	Data    json.RawMessage   `json:"data,omitempty"`
 	// MutationID is set on op version only: the stored record is the
 	// device's copy as last received with its own mutations of this
-	// record up to and including MutationID applied, in order.
+	// record up to and including MutationID applied, in order, leaving
+	// out those the server rejected (the device reads the page's outcomes
+	// first). A device keeps its pending mutations until a pull session
+	// ends (HasMore false), because a later page may still refer to them.
 	MutationID int64 `json:"mutation_id,omitempty"`
 }
 

@@ -27,8 +27,9 @@ import (
 	"github.com/iswitchroofs/fieldsync/sync/synctest"
 )
 
-// The randomized tests (guarantee 1's concurrent writers and the
-// multi-device convergence) take two knobs from the environment:
+// The sync tests take these knobs from the environment (the randomized
+// ones are guarantee 1's concurrent writers and the multi-device
+// convergence):
 //
 //	FIELDSYNC_SYNC_RUNS  how many randomized runs per database (the
 //	                     defaults keep `go test -race ./sync/...` in the CI

@@ -9,29 +9,59 @@ import (
 	"github.com/iswitchroofs/fieldsync/storage/sqlstore"
 )
 
-func runServe(ctx context.Context, env *runEnv, args []string) error {
+// noArgs refuses arguments: every subcommand is configured by environment only.
+func noArgs(args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
 	}
-	s, err := newSystem(env, modeServe)
+	return nil
+}
+
+// openCore opens, in dependency order, what serve, worker and dev share:
+// database, photo store and Redis. Only dev may migrate the schema and
+// start an embedded Redis. The caller closes the system.
+func openCore(ctx context.Context, env *runEnv, m mode) (*system, error) {
+	s, err := newSystem(env, m)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer s.close()
-	if err := s.openStore(ctx, false); err != nil {
-		return err
+	dev := m == modeDev
+	if err := s.openStore(ctx, dev); err != nil {
+		return s, err
 	}
 	if err := s.openBlobs(ctx); err != nil {
+		return s, err
+	}
+	if err := s.openRedis(ctx, dev); err != nil {
+		return s, err
+	}
+	if !dev {
+		s.warnEmbedded()
+	}
+	return s, nil
+}
+
+// closeSystem closes whatever of s was opened, in reverse order; s may be
+// nil when the configuration was refused.
+func closeSystem(s *system) {
+	if s != nil {
+		s.close()
+	}
+}
+
+func runServe(ctx context.Context, env *runEnv, args []string) error {
+	if err := noArgs(args); err != nil {
 		return err
 	}
-	if err := s.openRedis(ctx, false); err != nil {
+	s, err := openCore(ctx, env, modeServe)
+	defer closeSystem(s)
+	if err != nil {
 		return err
 	}
 	if err := s.openAuth(false); err != nil {
 		return err
 	}
 	s.openSync(ctx)
-	s.warnEmbedded()
 	errc, err := s.listen(s.httpApp(), env.ready)
 	if err != nil {
 		return err
@@ -40,24 +70,14 @@ func runServe(ctx context.Context, env *runEnv, args []string) error {
 }
 
 func runWorker(ctx context.Context, env *runEnv, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	if err := noArgs(args); err != nil {
+		return err
 	}
-	s, err := newSystem(env, modeWorker)
+	s, err := openCore(ctx, env, modeWorker)
+	defer closeSystem(s)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	if err := s.openStore(ctx, false); err != nil {
-		return err
-	}
-	if err := s.openBlobs(ctx); err != nil {
-		return err
-	}
-	if err := s.openRedis(ctx, false); err != nil {
-		return err
-	}
-	s.warnEmbedded()
 	if err := s.startWorker(ctx); err != nil {
 		return err
 	}
@@ -66,21 +86,12 @@ func runWorker(ctx context.Context, env *runEnv, args []string) error {
 }
 
 func runDev(ctx context.Context, env *runEnv, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	if err := noArgs(args); err != nil {
+		return err
 	}
-	s, err := newSystem(env, modeDev)
+	s, err := openCore(ctx, env, modeDev)
+	defer closeSystem(s)
 	if err != nil {
-		return err
-	}
-	defer s.close()
-	if err := s.openStore(ctx, true); err != nil {
-		return err
-	}
-	if err := s.openBlobs(ctx); err != nil {
-		return err
-	}
-	if err := s.openRedis(ctx, true); err != nil {
 		return err
 	}
 	if err := s.openAuth(true); err != nil {
@@ -136,8 +147,8 @@ func runMigrate(ctx context.Context, env *runEnv, args []string) error {
 	if statusOnly {
 		args = args[1:]
 	}
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	if err := noArgs(args); err != nil {
+		return err
 	}
 	s, err := newSystem(env, modeTool)
 	if err != nil {
@@ -177,8 +188,8 @@ func runMigrate(ctx context.Context, env *runEnv, args []string) error {
 }
 
 func runSeed(ctx context.Context, env *runEnv, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	if err := noArgs(args); err != nil {
+		return err
 	}
 	s, err := newSystem(env, modeTool)
 	if err != nil {
@@ -202,8 +213,8 @@ func runSeed(ctx context.Context, env *runEnv, args []string) error {
 }
 
 func runResetSync(ctx context.Context, env *runEnv, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	if err := noArgs(args); err != nil {
+		return err
 	}
 	s, err := newSystem(env, modeTool)
 	if err != nil {

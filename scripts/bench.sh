@@ -23,7 +23,7 @@ grep -qxF "$START" "$DOC" && grep -qxF "$END" "$DOC" \
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-echo "== sync benchmarks (about 5 minutes)"
+echo "== sync benchmarks (4 to 6 minutes)"
 FIELDSYNC_BENCH_REPORT="$tmp/sync.md" \
   "$GO" test -tags bench -run '^$' -bench . -benchtime 1x -count=1 -timeout 20m ./cmd/fieldsync/ \
   | tee "$tmp/sync.txt"

@@ -25,6 +25,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,7 +88,7 @@ const (
 const (
 	targetPushRatio    = 0.4
 	targetOneOrgPushes = 300.0
-	targetInitialRate  = 20_000.0
+	targetInitialRate  = 20_000
 	targetInitialMemMB = 100.0
 	targetPokeP95      = 100 * time.Millisecond
 )
@@ -133,7 +134,7 @@ func BenchmarkPushManyOrgs(b *testing.B) {
 	}
 	res := runPushes(b, env, srv, devices)
 	res.rejected = countOutcomes(b, srv, devices)
-	pg := runPgbench(b, pushClients, pushWindow)
+	pg := env.pgbench(b, pushClients, pushWindow)
 	ratio := res.rate / pg.tps
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(res.rate, "pushes/s")
@@ -953,43 +954,59 @@ type pgbenchResult struct {
 	window  time.Duration
 	tps     float64
 	command string
-	// machineCPUs and clientCPUs are the CPUs busy on average while it
-	// ran: the whole machine, and pgbench itself.
-	machineCPUs, clientCPUs float64
+	// cpu is the CPUs busy while it ran, with pgbench as the "server"
+	// and the backends serving it as PostgreSQL.
+	cpu cpuUse
 }
 
 var tpsRE = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 
-// runPgbench initializes a scratch database at scale 10 and runs pgbench's
-// simple-update script (-N) with clients clients for window.
-func runPgbench(b *testing.B, clients int, window time.Duration) pgbenchResult {
+// pgbench initializes a scratch database at scale 10 and runs pgbench's
+// simple-update script (-N) with clients clients for window, reading where
+// the CPU time goes between its first second and shortly before its end.
+func (e *benchEnv) pgbench(b *testing.B, clients int, window time.Duration) pgbenchResult {
 	b.Helper()
 	pgbench, err := exec.LookPath("pgbench")
 	if err != nil {
 		b.Fatal("pgbench not found: install the PostgreSQL client tools (apt-get install -y postgresql-client)")
 	}
-	url := sqltest.PostgresURL(b)
-	if out, err := exec.Command(pgbench, "-i", "-s", "10", "-q", url).CombinedOutput(); err != nil {
+	dbURL := sqltest.PostgresURL(b)
+	if out, err := exec.Command(pgbench, "-i", "-s", "10", "-q", dbURL).CombinedOutput(); err != nil {
 		b.Fatalf("pgbench -i: %v\n%s", err, out)
 	}
 	args := []string{"-N", "-c", strconv.Itoa(clients), "-j", "2", "-T", strconv.Itoa(int(window.Seconds())), "-n"}
-	cmd := exec.Command(pgbench, append(args, url)...)
-	before := machineCPU()
-	started := time.Now()
-	out, err := cmd.CombinedOutput()
+	var out bytes.Buffer
+	cmd := exec.Command(pgbench, append(args, dbURL)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	u, err := neturl.Parse(dbURL)
 	if err != nil {
-		b.Fatalf("pgbench: %v\n%s", err, out)
+		b.Fatal(err)
 	}
-	elapsed := time.Since(started).Seconds()
-	machine := (machineCPU() - before) / elapsed
-	client := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds() / elapsed
-	m := tpsRE.FindSubmatch(out)
+	dbName := strings.TrimPrefix(u.Path, "/")
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("pgbench: %v", err)
+	}
+	b.Cleanup(func() { // only if the benchmark failed before waiting for it
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	time.Sleep(time.Second)
+	first := e.cpuOf(b, cmd.Process.Pid, dbName)
+	time.Sleep(window - 1500*time.Millisecond)
+	cpu := first.until(e.cpuOf(b, cmd.Process.Pid, dbName))
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("pgbench: %v\n%s", err, out.Bytes())
+	}
+	m := tpsRE.FindSubmatch(out.Bytes())
 	if m == nil {
-		b.Fatalf("pgbench printed no tps:\n%s", out)
+		b.Fatalf("pgbench printed no tps:\n%s", out.Bytes())
 	}
 	tps, _ := strconv.ParseFloat(string(m[1]), 64)
-	b.Logf("pgbench %s: %.1f tps; CPUs busy: machine %.2f, pgbench %.2f", strings.Join(args, " "), tps, machine, client)
-	return pgbenchResult{clients: clients, window: window, tps: tps, machineCPUs: machine, clientCPUs: client,
+	b.Logf("pgbench %s: %.1f tps; CPUs busy: machine %.2f = pgbench %.2f + its backends %.2f + load generator %.2f + other %.2f",
+		strings.Join(args, " "), tps, cpu.machine, cpu.server, cpu.pg, cpu.self, cpu.other())
+	return pgbenchResult{clients: clients, window: window, tps: tps, cpu: cpu,
 		command: "pgbench -i -s 10 && pgbench " + strings.Join(args, " ")}
 }
 
@@ -1009,6 +1026,15 @@ type initialResult struct {
 }
 
 func (r initialResult) rate() float64 { return float64(r.records) / r.elapsed.Seconds() }
+
+// thousands writes n with thousands separators.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
 
 // initialSync times a new device's first sync: registration, then pulls
 // until has_more is false, reading the server's resident memory before and
@@ -1209,9 +1235,17 @@ func (u cpuUse) String() string {
 
 func (e *benchEnv) cpu(b *testing.B, srv *serveProc) cpuSnapshot {
 	b.Helper()
-	s := cpuSnapshot{at: time.Now(), machine: machineCPU(), server: procCPU(srv.cmd.Process.Pid),
+	return e.cpuOf(b, srv.cmd.Process.Pid, "")
+}
+
+// cpuOf is a snapshot with pid as the server and the backends of database
+// dbName ("": the benchmark's own) as PostgreSQL.
+func (e *benchEnv) cpuOf(b *testing.B, pid int, dbName string) cpuSnapshot {
+	b.Helper()
+	s := cpuSnapshot{at: time.Now(), machine: machineCPU(), server: procCPU(pid),
 		self: procCPU(os.Getpid()), pg: map[int]float64{}}
-	rows, err := e.db.Query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+	rows, err := e.db.Query(`SELECT pid FROM pg_stat_activity
+		WHERE datname = COALESCE(NULLIF($1, ''), current_database()) AND pid <> pg_backend_pid()`, dbName)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -1440,6 +1474,9 @@ func (r *benchReport) maxOther() float64 {
 			m = max(m, res.cpu.other())
 		}
 	}
+	if r.pgbench != nil {
+		m = max(m, r.pgbench.cpu.other()+r.pgbench.cpu.self)
+	}
 	for _, in := range r.initial {
 		m = max(m, in.cpu.other())
 	}
@@ -1485,14 +1522,15 @@ func (r *benchReport) markdown() string {
 			miss(o.rate >= targetOneOrgPushes, fmt.Sprintf("2 (%.0f pushes/s in one organization, target ≥ %.0f)", o.rate, targetOneOrgPushes)))
 	}
 	for _, in := range r.initial {
-		page := fmt.Sprintf("default page (%d)", fsync.DefaultPullLimit)
+		page := fmt.Sprintf("default page of %d", fsync.DefaultPullLimit)
 		if in.limit > 0 {
-			page = fmt.Sprintf("largest page (%d)", in.limit)
+			page = fmt.Sprintf("largest page of %s", thousands(in.limit))
 		}
 		growth := mb(in.hwm - in.rssBefore)
-		p("| 3 | initial sync of %d records, %s | %.0f records/s | ≥ %.0f | %s |\n",
-			in.records, page, in.rate(), targetInitialRate,
-			miss(in.rate() >= targetInitialRate, fmt.Sprintf("3 (initial sync, %s: %.0f records/s, target ≥ %.0f)", page, in.rate(), targetInitialRate)))
+		p("| 3 | initial sync of %s records, %s | %s records/s | ≥ %s | %s |\n",
+			thousands(in.records), page, thousands(int(in.rate())), thousands(targetInitialRate),
+			miss(in.rate() >= targetInitialRate, fmt.Sprintf("3 (initial sync, %s: %s records/s, target ≥ %s)",
+				page, thousands(int(in.rate())), thousands(targetInitialRate))))
 		p("| 3 | server memory growth during it (peak VmHWM − VmRSS before) | %.1f MB | < %.0f MB | %s |\n",
 			growth, targetInitialMemMB,
 			miss(growth < targetInitialMemMB, fmt.Sprintf("3 (memory growth, %s: %.1f MB, target < %.0f MB)", page, growth, targetInitialMemMB)))
@@ -1512,35 +1550,38 @@ func (r *benchReport) markdown() string {
 	if other := r.maxOther(); other > 0.25 {
 		p("**Shared machine:** other processes used up to %.2f of the %d CPUs during the measured windows (\"other\" below), ", other, r.cpus)
 		p("so these figures are lower than the same machine gives when idle. pgbench ran right after the pushes of 1, ")
-		p("not at the same time, so the ratio may be off in either direction.\n\n")
+		p("not at the same time, so unless both show little \"other\" the ratio may be off in either direction.\n\n")
 	}
 
 	if m, pg := r.manyOrgs, r.pgbench; m != nil && pg != nil {
 		p("**1. Pushes across organizations.** %d organizations, each with one sales rep, one device and %d leads; ", m.devices, leadPool+1)
 		p("each device pushes one mutation per request, back to back, alternating `interaction.log` (a call on its first lead, ")
 		p("which also rescores that lead) and `lead.update` (a note on a lead it has not touched, against the version it holds). ")
-		p("%s of warm-up, then %s measured: %d pushes answered (%d `lead.update`, %d `interaction.log` in all, warm-up included), ",
-			dur(pushWarmup), dur(m.window.Round(time.Millisecond)), m.pushes, m.updates, m.logs)
+		p("%s of warm-up, then %s measured: %s pushes answered (%s `lead.update`, %s `interaction.log` in all, warm-up included), ",
+			dur(pushWarmup), dur(m.window.Round(time.Millisecond)), thousands(m.pushes), thousands(m.updates), thousands(m.logs))
 		p("push latency p50 %s, p95 %s, p99 %s; %d failed; %d rejections or conflicts reported by the following pull. ",
 			dur(pct(m.latencies, 50)), dur(pct(m.latencies, 95)), dur(pct(m.latencies, 99)), m.errors, m.rejected)
 		p("CPUs busy on average during the window (of %d): %s; per push, %.2f ms of server CPU and %.2f ms of PostgreSQL backend CPU. ",
 			r.cpus, m.cpu, 1000*m.cpu.server/m.rate, 1000*m.cpu.pg/m.rate)
-		p("Right after, on a scratch database of the same server: `%s`: %.0f tps with %.2f CPUs busy, %.2f of them pgbench itself. Ratio %.2f.\n\n",
-			pg.command, pg.tps, pg.machineCPUs, pg.clientCPUs, m.rate/pg.tps)
+		p("Right after, on a scratch database of the same server: `%s`: %.0f tps; CPUs busy: machine %.2f = pgbench %.2f + its backends %.2f + other %.2f; ",
+			pg.command, pg.tps, pg.cpu.machine, pg.cpu.server, pg.cpu.pg, pg.cpu.other()+pg.cpu.self)
+		p("pgbench and its backends used %.2f ms of CPU per transaction, the pushes' server, backends and load generator %.2f ms per push. Ratio %.2f.\n\n",
+			1000*(pg.cpu.server+pg.cpu.pg)/pg.tps, 1000*(m.cpu.server+m.cpu.pg+m.cpu.self)/m.rate, m.rate/pg.tps)
 	}
 	if o := r.oneOrg; o != nil {
 		p("**2. Pushes within one organization.** %d sales reps of one organization, one device each, the same mutations as in 1. ", o.devices)
-		p("%d pushes in %s; latency p50 %s, p95 %s, p99 %s; %d failed; %d rejections or conflicts. ",
-			o.pushes, dur(o.window.Round(time.Millisecond)), dur(pct(o.latencies, 50)), dur(pct(o.latencies, 95)), dur(pct(o.latencies, 99)),
+		p("%s pushes in %s; latency p50 %s, p95 %s, p99 %s; %d failed; %d rejections or conflicts. ",
+			thousands(o.pushes), dur(o.window.Round(time.Millisecond)), dur(pct(o.latencies, 50)), dur(pct(o.latencies, 95)), dur(pct(o.latencies, 99)),
 			o.errors, o.rejected)
 		p("CPUs busy on average: %s; per push, %.2f ms of server CPU and %.2f ms of PostgreSQL backend CPU. ",
 			o.cpu, 1000*o.cpu.server/o.rate, 1000*o.cpu.pg/o.rate)
 		p("The store serializes one organization's writes on its row lock (sqlstore `Write`), so this is the single-lock rate.\n\n")
 	}
 	if len(r.initial) > 0 {
-		p("**3. Initial sync.** One organization with a manager and 10 sales reps; %d leads and one logged call each ",
-			scopeLeads)
-		p("loaded through the write path (%d records per transaction, %s), all in the manager's scope. ", seedBatch, dur(r.initial[0].loadTime.Round(time.Millisecond)))
+		p("**3. Initial sync.** One organization with a manager and 10 sales reps; %s leads and one logged call each ",
+			thousands(scopeLeads))
+		p("loaded through the write path (%s records per transaction, %s), all in the manager's scope. ",
+			thousands(seedBatch), dur(r.initial[0].loadTime.Round(time.Millisecond)))
 		p("For each page size a freshly started server; timed from `POST /v1/devices` of a new device to the pull answering `has_more: false`, ")
 		p("the client decoding every page. Memory from `/proc/<pid>/status` of the server: VmRSS half a second after it is ready, VmHWM after the session.\n\n")
 		p("| page size | records | pages | bytes | time | records/s | VmRSS before | VmHWM | growth | CPUs busy: server / PostgreSQL / client / other |\n")
@@ -1548,10 +1589,11 @@ func (r *benchReport) markdown() string {
 		for _, in := range r.initial {
 			size := fmt.Sprintf("default (%d)", fsync.DefaultPullLimit)
 			if in.limit > 0 {
-				size = strconv.Itoa(in.limit)
+				size = thousands(in.limit)
 			}
-			p("| %s | %d | %d | %.1f MB | %s | %.0f | %.1f MB | %.1f MB | %.1f MB | %.2f / %.2f / %.2f / %.2f |\n", size, in.records, in.pages, mb(in.bytes),
-				dur(in.elapsed.Round(time.Millisecond)), in.rate(), mb(in.rssBefore), mb(in.hwm), mb(in.hwm-in.rssBefore),
+			p("| %s | %s | %d | %.1f MB | %s | %s | %.1f MB | %.1f MB | %.1f MB | %.2f / %.2f / %.2f / %.2f |\n", size,
+				thousands(in.records), in.pages, mb(in.bytes), dur(in.elapsed.Round(time.Millisecond)), thousands(int(in.rate())),
+				mb(in.rssBefore), mb(in.hwm), mb(in.hwm-in.rssBefore),
 				in.cpu.server, in.cpu.pg, in.cpu.self, in.cpu.other())
 		}
 		p("\n")

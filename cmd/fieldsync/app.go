@@ -248,21 +248,9 @@ func devKeySpec(dataDir string) (string, error) {
 // to pull, on every replica.
 func (s *system) openSync(ctx context.Context) {
 	bus := pokebus.New(s.redis, "fieldsync:poke:", s.log, s.registry)
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); bus.Run(runCtx) }()
+	runCtx := s.background(ctx, "poke bus", bus.Run, func() { s.store.OnCommit(nil) })
 	s.store.OnCommit(func(orgID string, _ int64, users []string) {
 		bus.Publish(runCtx, orgID, users)
-	})
-	s.onClose("poke bus", func(ctx context.Context) error {
-		s.store.OnCommit(nil)
-		cancel()
-		select {
-		case <-done:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 	})
 	s.pokes = bus
 	s.engine = fsync.New(fsync.Config{Store: s.store, Clock: s.clock, Log: s.log, Metrics: newSyncMetrics(s.registry)})
@@ -339,26 +327,27 @@ func (s *system) startWorker(ctx context.Context) error {
 	}
 	s.onClose("job worker", func(context.Context) error { srv.Shutdown(); return nil })
 
-	pruneCtx, stopPrune := context.WithCancel(context.WithoutCancel(ctx))
 	pruner := &jobs.HistoryPruner{Store: s.store, Horizon: s.cfg.HistoryHorizon, Clock: s.clock, Log: s.log}
-	pruned := make(chan struct{})
-	go func() { defer close(pruned); pruner.Run(pruneCtx) }()
-	s.onClose("history pruner", func(ctx context.Context) error {
-		stopPrune()
-		select {
-		case <-pruned:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	s.background(ctx, "history pruner", pruner.Run, nil)
 
 	client := asynq.NewClientFromRedisClient(s.redis)
-	relayCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	relay := &jobs.Relay{Outbox: s.store, Queue: client, Clock: s.clock, Log: s.log, Interval: 500 * time.Millisecond}
+	s.background(ctx, "outbox relay", relay.Run, nil)
+	return nil
+}
+
+// background runs loop until shutdown, which cancels it (after calling
+// before, if set) and waits for it within the shutdown deadline. The loop's
+// context outlives ctx's cancellation (a signal starts shutdown; the loop
+// stops in its turn, in reverse start order). It returns that context.
+func (s *system) background(ctx context.Context, name string, loop func(context.Context), before func()) context.Context {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	go func() { defer close(done); relay.Run(relayCtx) }()
-	s.onClose("outbox relay", func(ctx context.Context) error {
+	go func() { defer close(done); loop(runCtx) }()
+	s.onClose(name, func(ctx context.Context) error {
+		if before != nil {
+			before()
+		}
 		cancel()
 		select {
 		case <-done:
@@ -367,7 +356,7 @@ func (s *system) startWorker(ctx context.Context) error {
 			return ctx.Err()
 		}
 	})
-	return nil
+	return runCtx
 }
 
 // asynqLogger routes asynq's logs into our structured logger.

@@ -166,6 +166,9 @@ type SyncTx interface {
 	Tx
 	// Client loads the device's sync state for update. Returns CodeNotFound.
 	Client(clientID string) (*SyncClient, error)
+	// Settings are the organization's settings as of the transaction (read
+	// with its lock, so a push needs no lookup before its transaction).
+	Settings() (OrgSettings, error)
 	// SaveClient stores the device's sync state (LastMutationID advances in
 	// the same transaction as the mutation's effects: exactly once).
 	SaveClient(c *SyncClient) error

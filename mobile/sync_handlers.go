@@ -131,8 +131,22 @@ func engineCall[Req, Resp any](decode func([]byte) (Req, error), serve func(cont
 			return err
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
+		if a, ok := any(resp).(jsonAppender); ok {
+			out, err := a.AppendJSON(make([]byte, 0, 4096))
+			if err != nil {
+				return err
+			}
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Send(out)
+		}
 		return c.JSON(resp)
 	}
+}
+
+// jsonAppender is an answer that encodes itself without encoding/json's
+// second pass over embedded raw JSON (fsync.PullResponse).
+type jsonAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
 }
 
 func (s *server) checksums(c *fiber.Ctx) error {

@@ -116,16 +116,26 @@ func (e *Engine) client(ctx context.Context, p domain.Principal, clientID string
 		return nil, domain.Invalid(domain.FieldError{Field: "client_id", Message: idMessage})
 	}
 	c, err := e.store.FindClient(ctx, p.OrgID, clientID)
-	if domain.IsCode(err, domain.CodeNotFound) {
-		return nil, domain.WrapError(domain.CodeNotFound, err, "unknown client_id: register the device first (POST /v1/devices)")
-	}
 	if err != nil {
-		return nil, fmt.Errorf("sync: load client: %w", err)
+		return nil, clientError(err)
 	}
 	if c.UserID != p.UserID {
-		return nil, domain.Errorf(domain.CodeForbidden, "this client_id belongs to another user")
+		return nil, errForeignClient()
 	}
 	return c, nil
+}
+
+// clientError is the answer to a failed load of the device's state.
+func clientError(err error) error {
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return domain.WrapError(domain.CodeNotFound, err, "unknown client_id: register the device first (POST /v1/devices)")
+	}
+	return fmt.Errorf("sync: load client: %w", err)
+}
+
+// errForeignClient is the answer to a client id registered by another user.
+func errForeignClient() error {
+	return domain.Errorf(domain.CodeForbidden, "this client_id belongs to another user")
 }
 
 // RegisterDevice records a phone install (its client id, platform and push

@@ -49,27 +49,42 @@ func (e *Engine) Push(ctx context.Context, p domain.Principal, req PushRequest) 
 	if err := validatePush(req); err != nil {
 		return PushResponse{}, err
 	}
-	c, err := e.client(ctx, p, req.ClientID)
-	if err != nil {
+	if err := checkPrincipal(p); err != nil {
 		return PushResponse{}, err
 	}
-	resp.LastMutationID = c.LastMutationID
-	if len(req.Mutations) == 0 || req.Mutations[len(req.Mutations)-1].ID <= c.LastMutationID {
-		stats.Replayed = len(req.Mutations)
-		return resp, nil // nothing new: a retry of an acknowledged batch
+	if len(req.Mutations) == 0 {
+		// Nothing to apply: the device only asks where it stands.
+		c, err := e.client(ctx, p, req.ClientID)
+		if err != nil {
+			return PushResponse{}, err
+		}
+		resp.LastMutationID = c.LastMutationID
+		return resp, nil
 	}
-	org, err := e.store.FindOrganization(ctx, p.OrgID)
-	if err != nil {
-		return resp, fmt.Errorf("sync: push: load organization: %w", err)
-	}
-	b := &batch{e: e, p: p, req: req, settings: org.Settings}
+	// The device's state and the organization's settings are read inside
+	// each mutation's transaction (under the organization's lock), not
+	// before: a push is then as many round trips shorter, and the
+	// in-transaction read is the one that decides anyway.
+	b := &batch{e: e, p: p, req: req}
+	known := int64(-1) // the device's LastMutationID once a transaction has read it
 	for _, m := range req.Mutations {
+		if m.ID <= known {
+			// Acknowledged before: a retry of a batch, or its overlap.
+			stats.Replayed++
+			continue
+		}
 		r, err := b.apply(ctx, m)
 		if err != nil {
+			if known < 0 {
+				// Nothing was read: the client is unknown or foreign, or the
+				// database failed before anything applied.
+				return PushResponse{}, err
+			}
 			e.log.WarnContext(ctx, "sync push stopped", "client_id", req.ClientID, "user_id", p.UserID,
 				"mutation_id", m.ID, "err", err)
 			return resp, fmt.Errorf("sync: push mutation %d: %w", m.ID, err)
 		}
+		known = r.last
 		resp.LastMutationID = r.last
 		switch r.status {
 		case statusReplayed:
@@ -97,10 +112,9 @@ func (e *Engine) Push(ctx context.Context, p domain.Principal, req PushRequest) 
 
 // batch is one Push call's shared state.
 type batch struct {
-	e        *Engine
-	p        domain.Principal
-	req      PushRequest
-	settings domain.OrgSettings
+	e   *Engine
+	p   domain.Principal
+	req PushRequest
 }
 
 type applyStatus int
@@ -137,9 +151,13 @@ func (b *batch) apply(ctx context.Context, m Mutation) (applied, error) {
 		if err != nil || !next {
 			return err
 		}
+		settings, err := tx.Settings()
+		if err != nil {
+			return err
+		}
 		mc := &mut{
 			ctx: ctx, tx: tx, p: b.p, clientID: b.req.ClientID, id: m.ID, name: m.Name,
-			args: m.Args, schema: b.req.SchemaVersion, settings: b.settings,
+			args: m.Args, schema: b.req.SchemaVersion, settings: settings,
 		}
 		mc.origin(false)
 		if err := b.run(mc); err != nil {
@@ -174,7 +192,10 @@ func (b *batch) next(tx domain.SyncTx, m Mutation, r *applied) (*domain.SyncClie
 	*r = applied{}
 	c, err := tx.Client(b.req.ClientID)
 	if err != nil {
-		return nil, false, err
+		return nil, false, clientError(err)
+	}
+	if c.UserID != b.p.UserID {
+		return nil, false, errForeignClient()
 	}
 	r.last = c.LastMutationID
 	switch {

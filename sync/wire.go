@@ -1,7 +1,10 @@
 package sync
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/iswitchroofs/fieldsync/domain"
@@ -187,4 +190,61 @@ type RecordReport struct {
 	// Delivered says the device's cursor is at or past the record's version.
 	Delivered bool   `json:"delivered"`
 	Reason    string `json:"reason"`
+}
+
+// AppendJSON appends r's JSON encoding to b. It equals json.Marshal's, but
+// copies each change's Data as it is instead of re-validating and
+// compacting it (which encoding/json does to every json.RawMessage): on an
+// initial sync that was about a fifth of the server's CPU per record. Data
+// is always JSON this package or the store produced.
+func (r PullResponse) AppendJSON(b []byte) ([]byte, error) {
+	changes := r.Changes
+	r.Changes = nil
+	env, err := json.Marshal(r)
+	if err != nil {
+		return b, err
+	}
+	// With Changes nil the envelope holds the key once, as `"changes":null`:
+	// inside a string value those quotes would be escaped.
+	const hole = `"changes":null`
+	i := bytes.Index(env, []byte(hole))
+	if i < 0 {
+		return b, fmt.Errorf("sync: pull response encoding has no changes key")
+	}
+	b = append(b, env[:i+len(`"changes":`)]...)
+	if changes == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for k, c := range changes {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			if b, err = c.appendJSON(b); err != nil {
+				return b, err
+			}
+		}
+		b = append(b, ']')
+	}
+	return append(b, env[i+len(hole):]...), nil
+}
+
+// appendJSON appends c as json.Marshal would, with Data copied verbatim.
+func (c Change) appendJSON(b []byte) ([]byte, error) {
+	data, mid := c.Data, c.MutationID
+	c.Data, c.MutationID = nil, 0
+	head, err := json.Marshal(c)
+	if err != nil {
+		return b, err
+	}
+	b = append(b, head[:len(head)-1]...) // without the closing brace
+	if len(data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, data...)
+	}
+	if mid != 0 {
+		b = append(b, `,"mutation_id":`...)
+		b = strconv.AppendInt(b, mid, 10)
+	}
+	return append(b, '}'), nil
 }

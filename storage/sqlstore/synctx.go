@@ -43,6 +43,23 @@ func (t syncTx) Client(clientID string) (*domain.SyncClient, error) {
 	return c, nil
 }
 
+// Settings implements domain.SyncTx: the settings FindOrganization would
+// return, decoded from what the lock read.
+func (t syncTx) Settings() (domain.OrgSettings, error) {
+	const op = "organization settings"
+	if err := t.usable(op); err != nil {
+		return domain.OrgSettings{}, err
+	}
+	var st domain.OrgSettings
+	if len(t.settings) == 0 {
+		return st, nil
+	}
+	if err := json.Unmarshal(t.settings, &st); err != nil {
+		return st, opError(op, domain.WrapError(domain.CodeInternal, err, "stored organization settings are unreadable"))
+	}
+	return st, nil
+}
+
 // SaveClient implements domain.SyncTx: it stores c, every field as given
 // (so save what Client loaded), inserting it if new. c's organization is
 // the transaction's. Returns CodeForbidden if the id is another user's or

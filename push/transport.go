@@ -63,7 +63,9 @@ func (t *baseURLTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 
 type errStatus int
 
-func (e errStatus) Error() string { return "HTTP " + strconv.Itoa(int(e)) + " " + http.StatusText(int(e)) }
+func (e errStatus) Error() string {
+	return "HTTP " + strconv.Itoa(int(e)) + " " + http.StatusText(int(e))
+}
 
 // parseRetryAfter reads delay-seconds or an HTTP date; 0 if neither.
 func parseRetryAfter(v string) time.Duration {

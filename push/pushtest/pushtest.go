@@ -33,7 +33,7 @@ type FCMRequest struct {
 
 // FCMMessage is the part of an FCM v1 message tests look at.
 type FCMMessage struct {
-	Token        string            `json:"token"`
+	Token        string `json:"token"`
 	Notification *struct {
 		Title string `json:"title"`
 		Body  string `json:"body"`
@@ -126,7 +126,11 @@ func must(b []byte, err error) []byte {
 }
 
 // FailFCM queues failures for the next messages:send calls, in order.
-func (s *Server) FailFCM(f ...Failure) { s.mu.Lock(); s.fcmFails = append(s.fcmFails, f...); s.mu.Unlock() }
+func (s *Server) FailFCM(f ...Failure) {
+	s.mu.Lock()
+	s.fcmFails = append(s.fcmFails, f...)
+	s.mu.Unlock()
+}
 
 // FailTwilio queues failures for the next Twilio calls, in order.
 func (s *Server) FailTwilio(f ...Failure) {

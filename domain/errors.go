@@ -50,6 +50,17 @@ const (
 	CodeSchemaStale        Code = "schema_stale"        // the database schema is older than the binary
 	CodeUpgradeRequired    Code = "upgrade_required"    // the app's protocol or schema version is no longer served
 	CodeInternal           Code = "internal"            // a bug; details only in the server log
+
+	// Photo uploads (tus) and processing.
+	CodeUnsupportedImage  Code = "unsupported_image_type"         // the bytes are not JPEG, PNG or WebP (HEIC included)
+	CodeImageTooLarge     Code = "image_too_large"                // over the pixel limit (a decompression bomb)
+	CodeChecksumMismatch  Code = "checksum_mismatch"              // a PATCH's Upload-Checksum does not match its bytes
+	CodeContentMismatch   Code = "content_hash_mismatch"          // the whole upload does not hash to the photo's sha256
+	CodeOffsetMismatch    Code = "offset_mismatch"                // Upload-Offset is not the upload's current offset
+	CodeUploadExpired     Code = "upload_expired"                 // the upload was abandoned and removed; start again
+	CodeUploadQuota       Code = "upload_quota_exceeded"          // the organization's unfinished uploads are over its quota
+	CodeTusVersion        Code = "tus_version_unsupported"        // Tus-Resumable is missing or not 1.0.0
+	CodeChecksumAlgorithm Code = "checksum_algorithm_unsupported" // Upload-Checksum names an algorithm other than sha256
 )
 
 var codeKinds = map[Code]Kind{
@@ -75,6 +86,15 @@ var codeKinds = map[Code]Kind{
 	CodeSchemaStale:        KindUnavailable,
 	CodeUpgradeRequired:    KindInvalid,
 	CodeInternal:           KindInternal,
+	CodeUnsupportedImage:   KindInvalid,
+	CodeImageTooLarge:      KindInvalid,
+	CodeChecksumMismatch:   KindInvalid,
+	CodeContentMismatch:    KindInvalid,
+	CodeOffsetMismatch:     KindConflict,
+	CodeUploadExpired:      KindNotFound,
+	CodeUploadQuota:        KindInvalid,
+	CodeTusVersion:         KindInvalid,
+	CodeChecksumAlgorithm:  KindInvalid,
 }
 
 // Kind returns the class the code belongs to; unknown codes are internal.

@@ -47,8 +47,11 @@ type SessionStore interface {
 	// filled from the old token). It returns the consumed token.
 	// Returns CodeRefreshInvalid if the token is unknown, expired or revoked,
 	// and CodeRefreshReused, after revoking the whole family, if it was
-	// already consumed.
-	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) (*RefreshToken, error)
+	// already consumed, unless it was consumed less than grace before now
+	// and its family's newest token is still unused: then the answer to
+	// that rotation was lost on its way to the phone, and the unused token
+	// is revoked and replaced by next.
+	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time, grace time.Duration) (*RefreshToken, error)
 	// RevokeRefreshToken revokes the family of the token whose hash is given.
 	// Unknown tokens are not an error (sign-out is idempotent).
 	RevokeRefreshToken(ctx context.Context, hash string, now time.Time) error

@@ -24,6 +24,13 @@ var statusByCode = map[domain.Code]int{
 	domain.CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
 	domain.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
 	domain.CodeUpgradeRequired:  http.StatusUpgradeRequired,
+	// tus 1.0 fixes these statuses for its clients.
+	domain.CodeUnsupportedImage:  http.StatusUnsupportedMediaType,
+	domain.CodeChecksumMismatch:  460,
+	domain.CodeChecksumAlgorithm: http.StatusBadRequest,
+	domain.CodeUploadExpired:     http.StatusGone,
+	domain.CodeUploadQuota:       http.StatusRequestEntityTooLarge,
+	domain.CodeTusVersion:        http.StatusPreconditionFailed,
 }
 
 var statusByKind = map[domain.Kind]int{

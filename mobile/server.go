@@ -56,6 +56,9 @@ type Config struct {
 	TrustedProxies []string
 	// Version is reported by /healthz.
 	Version string
+	// Uploads turns on the photo routes (tus uploads, signed URLs, pairs)
+	// and request-body streaming for the uploads; nil leaves them off.
+	Uploads *UploadsConfig
 }
 
 type server struct {
@@ -110,6 +113,9 @@ func New(cfg Config) *fiber.App {
 		IdleTimeout:           120 * time.Second,
 		DisableStartupMessage: true,
 		ErrorHandler:          onError,
+		// Upload bodies stream (up to 50 MiB each); bodyGuard keeps every
+		// other route within serverLimit.
+		StreamRequestBody: cfg.Uploads != nil,
 	}
 	app := fiber.New(fc)
 	proxies, err := parseTrustedProxies(cfg.TrustedProxies)
@@ -120,6 +126,9 @@ func New(cfg Config) *fiber.App {
 	s.proxies = proxies
 	metrics := newHTTPMetrics(cfg.Registry)
 	app.Use(requestIDMiddleware, observe(cfg.Logger, metrics, onError))
+	if cfg.Uploads != nil {
+		app.Use(bodyGuard(serverLimit))
+	}
 
 	app.Get("/healthz", healthz)
 	app.Get("/readyz", s.readyz)
@@ -144,6 +153,9 @@ func New(cfg Config) *fiber.App {
 	}
 	if cfg.Sync != nil {
 		s.mountSync(v1, cfg.Registry)
+	}
+	if cfg.Uploads != nil {
+		s.mountUploads(v1, *cfg.Uploads)
 	}
 	return app
 }

@@ -224,8 +224,20 @@ func walkthrough(t *testing.T, base string, keys *auth.KeyRing) {
 		t.Fatalf("refresh did not rotate: %s", a.body)
 	}
 	expect(t, "new access token", c.do("GET", "/v1/me", rotated.AccessToken, nil), 200, "")
+	// Presenting the spent token again before the new one is used is a
+	// phone retrying a lost answer: a fresh pair, and the lost one dies.
+	retry := c.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": mgr.RefreshToken})
+	expect(t, "retried refresh", retry, 200, "")
+	var retried tokens
+	retry.json(t, &retried)
+	expect(t, "lost answer's token", c.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": rotated.RefreshToken}), 401, domain.CodeRefreshInvalid)
+	next := c.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": retried.RefreshToken})
+	expect(t, "refresh after the retry", next, 200, "")
+	var current tokens
+	next.json(t, &current)
+	// Once a newer token has been used, the spent one is a stolen copy.
 	expect(t, "reused refresh", c.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": mgr.RefreshToken}), 401, domain.CodeRefreshReused)
-	expect(t, "family revoked", c.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": rotated.RefreshToken}), 401, domain.CodeRefreshInvalid)
+	expect(t, "family revoked", c.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": current.RefreshToken}), 401, domain.CodeRefreshInvalid)
 
 	// Sign-out revokes; it is idempotent.
 	s2 := c.signIn("manager@iswitch.demo")

@@ -20,6 +20,13 @@ const RefreshTokenPrefix = "fsr_"
 // online at least once a month never has to sign in again.
 const DefaultRefreshTTL = 30 * 24 * time.Hour
 
+// DefaultRefreshRetryGrace is how long a used refresh token may be
+// presented again as a retry (the phone lost the answer on a dropped
+// connection) before a presentation counts as reuse of a stolen token. It
+// is short: within it, a thief who replays a token the phone has not yet
+// used again would get the session, and the phone would have to sign in.
+const DefaultRefreshRetryGrace = 30 * time.Second
+
 const refreshRandomBytes = 32
 
 var refreshEncodedLen = len(RefreshTokenPrefix) + base64.RawURLEncoding.EncodedLen(refreshRandomBytes)

@@ -49,6 +49,10 @@ type Config struct {
 	AccessTTL time.Duration
 	// RefreshTTL defaults to DefaultRefreshTTL (30 days).
 	RefreshTTL time.Duration
+	// RefreshRetryGrace defaults to DefaultRefreshRetryGrace (30 seconds):
+	// how long after a refresh token was used presenting it again counts
+	// as a retry of a lost answer, not as theft (see Refresh).
+	RefreshRetryGrace time.Duration
 	// PasswordParams defaults to DefaultParams. Give the parameters new
 	// passwords are hashed with: the decoy verification for unknown emails
 	// uses them, so it takes as long as a real one.
@@ -102,6 +106,9 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = DefaultRefreshTTL
+	}
+	if cfg.RefreshRetryGrace <= 0 {
+		cfg.RefreshRetryGrace = DefaultRefreshRetryGrace
 	}
 	if cfg.PasswordParams == (Params{}) {
 		cfg.PasswordParams = DefaultParams
@@ -196,7 +203,10 @@ func (s *Service) SignIn(ctx context.Context, email, password, remoteAddr string
 }
 
 // Refresh trades a refresh token for a new pair in the same session. The old
-// token is consumed: presenting it again revokes the session. Errors:
+// token is consumed: presenting it again revokes the session, except within
+// RefreshRetryGrace of its use while the pair that use returned is still
+// unused, which is what a phone does when the connection dropped before the
+// answer arrived (the unused pair is revoked, a new one issued). Errors:
 // CodeRefreshInvalid for a malformed, unknown, expired or revoked token (or
 // a user that no longer exists); CodeRefreshReused when the token was already
 // used; CodeAccountDisabled, after revoking all the user's sessions, for a
@@ -217,7 +227,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*TokenPair,
 		CreatedAt: now,
 		ExpiresAt: now.Add(s.cfg.RefreshTTL),
 	}
-	old, err := s.cfg.Sessions.RotateRefreshToken(ctx, oldHash, next, now)
+	old, err := s.cfg.Sessions.RotateRefreshToken(ctx, oldHash, next, now, s.cfg.RefreshRetryGrace)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func (f *fakeSessions) CreateRefreshToken(_ context.Context, t *domain.RefreshTo
 	return nil
 }
 
-func (f *fakeSessions) RotateRefreshToken(_ context.Context, oldHash string, next *domain.RefreshToken, now time.Time) (*domain.RefreshToken, error) {
+func (f *fakeSessions) RotateRefreshToken(_ context.Context, oldHash string, next *domain.RefreshToken, now time.Time, _ time.Duration) (*domain.RefreshToken, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old, ok := f.byHash[oldHash]

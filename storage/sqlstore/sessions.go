@@ -67,7 +67,15 @@ func checkToken(t *domain.RefreshToken) error {
 // it leaked: the whole family is revoked, that revocation is committed, and
 // the caller gets CodeRefreshReused (again on every later presentation). An
 // unknown, revoked or expired (at now) token is CodeRefreshInvalid.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *domain.RefreshToken, now time.Time) (*domain.RefreshToken, error) {
+//
+// The one exception is a retry: a phone whose connection dropped while the
+// answer to its refresh was on the way presents the same token again. If
+// that happens less than grace after the token was consumed, and the
+// family's newest token (the one that answer carried) has not been used,
+// that newest token is revoked and next replaces it, so the family still
+// has exactly one live token. The window counts from the first use, so
+// retrying does not stretch it.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *domain.RefreshToken, now time.Time, grace time.Duration) (*domain.RefreshToken, error) {
 	const op = "rotate refresh token"
 	if next == nil || next.TokenHash == "" || next.ExpiresAt.IsZero() {
 		return nil, opError(op, domain.Invalid(domain.FieldError{Field: "next", Message: "needs a token hash and an expiry"}))
@@ -88,10 +96,16 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *do
 			outcome = domain.Errorf(domain.CodeRefreshInvalid, "the refresh token is invalid")
 			return nil
 		case old.UsedAt != nil:
-			// Checked before revocation: every racer but the winner is
-			// told the same thing, however many there were.
-			outcome = domain.Errorf(domain.CodeRefreshReused, "the refresh token was already used; every session of this sign-in is revoked")
-			return s.revokeWhere(db, now, "family_id = ?", old.FamilyID)
+			retried, err := s.retriedRotation(db, old, now, grace)
+			if err != nil {
+				return err
+			}
+			if !retried {
+				// Checked before revocation: every racer but the winner is
+				// told the same thing, however many there were.
+				outcome = domain.Errorf(domain.CodeRefreshReused, "the refresh token was already used; every session of this sign-in is revoked")
+				return s.revokeWhere(db, now, "family_id = ?", old.FamilyID)
+			}
 		case old.RevokedAt != nil:
 			outcome = domain.Errorf(domain.CodeRefreshInvalid, "the refresh token is revoked")
 			return nil
@@ -99,10 +113,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *do
 			outcome = domain.Errorf(domain.CodeRefreshInvalid, "the refresh token has expired")
 			return nil
 		}
-		if err := db.Model(&domain.RefreshToken{}).Where("id = ?", old.ID).Update("used_at", now).Error; err != nil {
-			return s.translate(op, err)
+		if old.UsedAt == nil {
+			if err := db.Model(&domain.RefreshToken{}).Where("id = ?", old.ID).Update("used_at", now).Error; err != nil {
+				return s.translate(op, err)
+			}
+			old.UsedAt = &now
 		}
-		old.UsedAt = &now
 		n := *next
 		n.OrgID, n.UserID, n.FamilyID = old.OrgID, old.UserID, old.FamilyID
 		n.UsedAt, n.RevokedAt = nil, nil
@@ -127,6 +143,37 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *do
 		return nil, opError(op, outcome)
 	}
 	return consumed, nil
+}
+
+// retriedRotation decides whether a consumed token presented again is a
+// retry of a rotation whose answer was lost (see RotateRefreshToken) and, if
+// so, revokes the family's unused newest token. The consumed token's row is
+// locked, and every rotation of the family locks its own consumed token
+// first, so the family's tokens do not change under this check.
+func (s *Store) retriedRotation(db *gorm.DB, old *domain.RefreshToken, now time.Time, grace time.Duration) (bool, error) {
+	const op = "rotate refresh token"
+	if grace <= 0 || old.RevokedAt != nil || !now.Before(old.ExpiresAt) || now.Sub(*old.UsedAt) >= grace {
+		return false, nil
+	}
+	// The tokens issued since old was consumed are its successor and those
+	// of earlier retries. If the phone used any of them, it received an
+	// answer and moved on: this presentation is a replay.
+	const since = "family_id = ? AND created_at >= ? AND id <> ?"
+	var used int64
+	err := db.Model(&domain.RefreshToken{}).Where(since, old.FamilyID, *old.UsedAt, old.ID).
+		Where("used_at IS NOT NULL").Count(&used).Error
+	if err != nil {
+		return false, s.translate(op, err)
+	}
+	if used > 0 {
+		return false, nil
+	}
+	err = db.Model(&domain.RefreshToken{}).Where(since, old.FamilyID, *old.UsedAt, old.ID).
+		Where("revoked_at IS NULL").Update("revoked_at", now).Error
+	if err != nil {
+		return false, s.translate(op, err)
+	}
+	return true, nil
 }
 
 // lockToken loads the token by hash and locks its row; nil if unknown.

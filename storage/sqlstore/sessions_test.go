@@ -56,7 +56,7 @@ func TestRefreshTokenRotation(t *testing.T) {
 			t.Fatalf("first token not filled in: %+v", f.root)
 		}
 		n1 := f.next("h1")
-		used, err := s.RotateRefreshToken(ctx, f.root.TokenHash, n1, f.now)
+		used, err := s.RotateRefreshToken(ctx, f.root.TokenHash, n1, f.now, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,13 +67,13 @@ func TestRefreshTokenRotation(t *testing.T) {
 			t.Errorf("next token not filled from the old one: %+v", n1)
 		}
 		// The chain goes on.
-		if _, err := s.RotateRefreshToken(ctx, "h1", f.next("h2"), f.now.Add(time.Minute)); err != nil {
+		if _, err := s.RotateRefreshToken(ctx, "h1", f.next("h2"), f.now.Add(time.Minute), 0); err != nil {
 			t.Fatal(err)
 		}
 		// Presenting h1 again is a leak: the family dies, h2 with it.
-		_, err = s.RotateRefreshToken(ctx, "h1", f.next("h3"), f.now.Add(2*time.Minute))
+		_, err = s.RotateRefreshToken(ctx, "h1", f.next("h3"), f.now.Add(2*time.Minute), 0)
 		sqltest.RequireCode(t, err, domain.CodeRefreshReused)
-		_, err = s.RotateRefreshToken(ctx, "h2", f.next("h4"), f.now.Add(3*time.Minute))
+		_, err = s.RotateRefreshToken(ctx, "h2", f.next("h4"), f.now.Add(3*time.Minute), 0)
 		sqltest.RequireCode(t, err, domain.CodeRefreshInvalid)
 		for _, tok := range f.family(t) {
 			if tok.RevokedAt == nil {
@@ -90,11 +90,11 @@ func TestRefreshTokenRefusals(t *testing.T) {
 	t.Parallel()
 	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {
 		f := newSession(t, s)
-		_, err := s.RotateRefreshToken(ctx, "unknown", f.next("x1"), f.now)
+		_, err := s.RotateRefreshToken(ctx, "unknown", f.next("x1"), f.now, 0)
 		sqltest.RequireCode(t, err, domain.CodeRefreshInvalid)
-		_, err = s.RotateRefreshToken(ctx, f.root.TokenHash, f.next("x2"), f.root.ExpiresAt)
+		_, err = s.RotateRefreshToken(ctx, f.root.TokenHash, f.next("x2"), f.root.ExpiresAt, 0)
 		sqltest.RequireCode(t, err, domain.CodeRefreshInvalid) // expired at its expiry instant
-		_, err = s.RotateRefreshToken(ctx, f.root.TokenHash, &domain.RefreshToken{}, f.now)
+		_, err = s.RotateRefreshToken(ctx, f.root.TokenHash, &domain.RefreshToken{}, f.now, 0)
 		sqltest.RequireCode(t, err, domain.CodeInvalid)
 
 		// Sign-out revokes the family; unknown tokens are fine.
@@ -104,7 +104,7 @@ func TestRefreshTokenRefusals(t *testing.T) {
 		if err := s.RevokeRefreshToken(ctx, "unknown", f.now); err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.RotateRefreshToken(ctx, f.root.TokenHash, f.next("x3"), f.now)
+		_, err = s.RotateRefreshToken(ctx, f.root.TokenHash, f.next("x3"), f.now, 0)
 		sqltest.RequireCode(t, err, domain.CodeRefreshInvalid)
 
 		// Creating: required fields, unique hash, a user of that organization.
@@ -143,10 +143,10 @@ func TestRevokeUserSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, h := range []string{f.root.TokenHash, "phone-2"} {
-			_, err := s.RotateRefreshToken(ctx, h, f.next(h+"-next"), f.now)
+			_, err := s.RotateRefreshToken(ctx, h, f.next(h+"-next"), f.now, 0)
 			sqltest.RequireCode(t, err, domain.CodeRefreshInvalid)
 		}
-		if _, err := s.RotateRefreshToken(ctx, "colleague", f.next("colleague-next"), f.now); err != nil {
+		if _, err := s.RotateRefreshToken(ctx, "colleague", f.next("colleague-next"), f.now, 0); err != nil {
 			t.Fatalf("another user's session was revoked: %v", err)
 		}
 	})
@@ -167,7 +167,7 @@ func TestConcurrentRotation(t *testing.T) {
 			for i := range racers {
 				wg.Go(func() {
 					<-start
-					_, errs[i] = s.RotateRefreshToken(ctx, f.root.TokenHash, f.next(uuid.NewString()), f.now)
+					_, errs[i] = s.RotateRefreshToken(ctx, f.root.TokenHash, f.next(uuid.NewString()), f.now, 0)
 				})
 			}
 			close(start)
@@ -191,5 +191,65 @@ func TestConcurrentRotation(t *testing.T) {
 				}
 			}
 		}
+	})
+}
+
+// A phone that lost the answer to its refresh presents the same token
+// again: within the grace period, and while it has used none of what it
+// was sent, that is a retry, not a theft.
+func TestRefreshRetryWithinGrace(t *testing.T) {
+	t.Parallel()
+	const grace = 30 * time.Second
+	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		f := newSession(t, s)
+		p := "g-" + uuid.NewString() + "-"
+		live := func() []string {
+			var out []string
+			for _, tok := range f.family(t) {
+				if tok.RevokedAt == nil && tok.UsedAt == nil {
+					out = append(out, tok.TokenHash)
+				}
+			}
+			return out
+		}
+		if _, err := s.RotateRefreshToken(ctx, f.root.TokenHash, f.next(p+"1"), f.now, grace); err != nil {
+			t.Fatal(err)
+		}
+		// Two retries: each revokes what the lost answer carried.
+		for i, h := range []string{p + "2", p + "3"} {
+			if _, err := s.RotateRefreshToken(ctx, f.root.TokenHash, f.next(h), f.now.Add(time.Duration(i+1)*10*time.Second), grace); err != nil {
+				t.Fatalf("retry %d: %v", i+1, err)
+			}
+			if got := live(); len(got) != 1 || got[0] != h {
+				t.Fatalf("after retry %d the live tokens are %v, want only %s", i+1, got, h)
+			}
+		}
+		// A token the lost answer carried is dead for good.
+		_, err := s.RotateRefreshToken(ctx, p+"1", f.next(p+"x"), f.now.Add(25*time.Second), grace)
+		sqltest.RequireCode(t, err, domain.CodeRefreshInvalid)
+		// The phone goes on with the last answer...
+		if _, err := s.RotateRefreshToken(ctx, p+"3", f.next(p+"4"), f.now.Add(26*time.Second), grace); err != nil {
+			t.Fatal(err)
+		}
+		// ...so the first token presented again, still within the grace
+		// period, is a replay: the family dies.
+		_, err = s.RotateRefreshToken(ctx, f.root.TokenHash, f.next(p+"5"), f.now.Add(27*time.Second), grace)
+		sqltest.RequireCode(t, err, domain.CodeRefreshReused)
+		if got := live(); len(got) != 0 {
+			t.Fatalf("live tokens after the replay: %v", got)
+		}
+	})
+	// The window counts from the first use and ends.
+	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		f := newSession(t, s)
+		p := "h-" + uuid.NewString() + "-"
+		if _, err := s.RotateRefreshToken(ctx, f.root.TokenHash, f.next(p+"1"), f.now, grace); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RotateRefreshToken(ctx, f.root.TokenHash, f.next(p+"2"), f.now.Add(20*time.Second), grace); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.RotateRefreshToken(ctx, f.root.TokenHash, f.next(p+"3"), f.now.Add(grace), grace)
+		sqltest.RequireCode(t, err, domain.CodeRefreshReused)
 	})
 }

@@ -1,0 +1,75 @@
+package domain
+
+import (
+	"context"
+	"time"
+)
+
+// UploadStore keeps the state of resumable photo uploads, shared by every
+// server replica. Every method takes the organization explicitly; another
+// organization's upload answers CodeNotFound like a missing one.
+type UploadStore interface {
+	// CreateUpload inserts u (ID, OrgID, PhotoID, UserID, Length, SHA256 and
+	// ExpiresAt are required). Returns CodeInvalid if they are not set.
+	CreateUpload(ctx context.Context, u *Upload) error
+	// FindUpload loads an upload. Returns CodeNotFound.
+	FindUpload(ctx context.Context, orgID, id string) (*Upload, error)
+	// AdvanceUpload stores u's new Offset, Parts, HashState, Content and
+	// ExpiresAt, but only if the stored offset is still from: of two
+	// requests racing on one upload exactly one advances it, the other gets
+	// CodeOffsetMismatch. Returns CodeNotFound if the upload is gone.
+	AdvanceUpload(ctx context.Context, u *Upload, from int64) error
+	// CompleteUpload marks the upload complete (its bytes are the photo's
+	// original now). Completing a complete upload is a no-op.
+	CompleteUpload(ctx context.Context, orgID, id string) error
+	// DeleteUpload removes the row; a missing one is not an error.
+	DeleteUpload(ctx context.Context, orgID, id string) error
+	// UploadBytesInFlight sums the declared lengths of the organization's
+	// unfinished uploads (for the per-organization quota).
+	UploadBytesInFlight(ctx context.Context, orgID string) (int64, error)
+	// ExpiredUploads lists up to limit unfinished uploads whose ExpiresAt is
+	// before now, and complete ones last touched before now minus keep, of
+	// every organization.
+	ExpiredUploads(ctx context.Context, now time.Time, keep time.Duration, limit int) ([]*Upload, error)
+}
+
+// PhotoStore answers the photo queries the API and the housekeeping need.
+type PhotoStore interface {
+	// ProjectPhotos lists the live photos of a project, oldest taken first.
+	ProjectPhotos(ctx context.Context, orgID, projectID string) ([]*Photo, error)
+	// PhotoHashInUse reports whether any live photo of the organization has
+	// the content hash, so its objects must be kept.
+	PhotoHashInUse(ctx context.Context, orgID, sha256hex string) (bool, error)
+	// PhotosWithHash lists the live photos of the organization whose
+	// content hash is sha256hex.
+	PhotosWithHash(ctx context.Context, orgID, sha256hex string) ([]*Photo, error)
+}
+
+// PartStore joins stored objects into one, for uploads that arrive in parts.
+// Both blob stores (MinIO and the directory) implement it.
+type PartStore interface {
+	// Compose writes the concatenation of the objects at parts (in order)
+	// to dst, replacing any object there. The parts stay; the caller deletes
+	// them. Returns CodeNotFound if a part is missing, CodeInvalid for a bad
+	// key or no parts.
+	Compose(ctx context.Context, dst string, parts []string, contentType string) (BlobInfo, error)
+}
+
+// BlobSigner issues URLs that fetch one object without other credentials
+// until ttl has passed.
+type BlobSigner interface {
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// PhotoProcessTask is the outbox kind of the job that makes a photo's
+// derivatives once its bytes are uploaded.
+const PhotoProcessTask = "photo.process"
+
+// PhotoProcessPayload is that job's payload: which photo, of which
+// organization, and the content hash it was uploaded with (a photo whose
+// hash changed since is not the one the job was for).
+type PhotoProcessPayload struct {
+	OrgID   string `json:"org_id"`
+	PhotoID string `json:"photo_id"`
+	SHA256  string `json:"sha256"`
+}

@@ -711,3 +711,46 @@ func TestMigrationBackfillsOldRows(t *testing.T) {
 		}
 	}, sqltest.Unmigrated())
 }
+
+// A page large enough to be encoded on several cores holds the same
+// records, in id order, as reading them one by one.
+func TestSnapshotPageInParallel(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		org := sqltest.Org(t, s)
+		mgr := sqltest.User(t, s, org, domain.RoleManager)
+		const n = 700
+		err := s.Write(ctx, sqltest.System(org), func(tx domain.Tx) error {
+			for i := range n {
+				l := &domain.Lead{FirstName: fmt.Sprintf("Lead %d", i), Source: "web", Status: domain.LeadNew}
+				if err := tx.Create(l); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.SnapshotPage(ctx, filterOf(mgr), domain.KindLead, "", n+10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) != n {
+			t.Fatalf("page of %d leads, want %d", len(page), n)
+		}
+		for i, r := range page {
+			if i > 0 && page[i-1].ID >= r.ID {
+				t.Fatalf("record %d (%s) after %s: not in id order", i, r.ID, page[i-1].ID)
+			}
+			rec, err := s.FindRecord(ctx, org.ID, domain.KindLead, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := json.Marshal(rec)
+			if string(r.Payload) != string(want) || r.Version != rec.Base().Version || r.Kind != domain.KindLead {
+				t.Fatalf("record %d:\n got %s\nwant %s", i, r.Payload, want)
+			}
+		}
+	})
+}

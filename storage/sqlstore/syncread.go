@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
+	gosync "sync"
 
 	"gorm.io/gorm"
 
@@ -186,15 +189,42 @@ func (s *Store) SnapshotPage(ctx context.Context, f domain.ScopeFilter, kind dom
 		return nil, s.translate(op, err)
 	}
 	out := make([]domain.SnapshotRecord, len(recs))
-	for i, rec := range recs {
-		payload, err := json.Marshal(rec)
-		if err != nil {
-			return nil, s.translate(op, err)
-		}
-		m := rec.Base()
-		out[i] = domain.SnapshotRecord{Kind: kind, ID: m.ID, Version: m.Version, Payload: payload}
+	if err := marshalRecords(recs, kind, out); err != nil {
+		return nil, s.translate(op, err)
 	}
 	return out, nil
+}
+
+// parallelMarshalMin is the page size from which marshalRecords spreads the
+// work over the CPUs: encoding is most of a snapshot page's CPU, and one
+// device's initial sync otherwise runs on one core however many there are.
+const parallelMarshalMin = 256
+
+// marshalRecords fills out with recs encoded as JSON, in order.
+func marshalRecords(recs []domain.Record, kind domain.EntityKind, out []domain.SnapshotRecord) error {
+	encode := func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			payload, err := json.Marshal(recs[i])
+			if err != nil {
+				return err
+			}
+			m := recs[i].Base()
+			out[i] = domain.SnapshotRecord{Kind: kind, ID: m.ID, Version: m.Version, Payload: payload}
+		}
+		return nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(recs)/(parallelMarshalMin/2))
+	if workers < 2 {
+		return encode(0, len(recs))
+	}
+	errs := make([]error, workers)
+	var wg gosync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(recs)/workers, (w+1)*len(recs)/workers
+		wg.Go(func() { errs[w] = encode(lo, hi) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // ScopeChecksum counts the records SnapshotPage would return for kind and

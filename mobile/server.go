@@ -6,8 +6,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/iswitchroofs/fieldsync/domain"
 )
@@ -130,13 +128,7 @@ func New(cfg Config) *fiber.App {
 		app.Use(bodyGuard(serverLimit))
 	}
 
-	app.Get("/healthz", healthz)
-	app.Get("/readyz", s.readyz)
-	promHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
-	app.Get("/metrics", func(c *fiber.Ctx) error {
-		promHandler(c.Context())
-		return nil
-	})
+	s.mountProbes(app, cfg.Registry)
 
 	v1 := app.Group("/v1")
 	v1.Post("/auth/sign-in", s.signIn)

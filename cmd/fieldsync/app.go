@@ -264,11 +264,7 @@ var (
 // httpApp builds the Fiber application with readiness checks on every
 // dependency this process uses.
 func (s *system) httpApp() *fiber.App {
-	ready := map[string]mobile.ReadyCheck{
-		"database": s.store.Ping,
-		"blobs":    s.blobs.Ping,
-		"redis":    func(ctx context.Context) error { return s.redis.Ping(ctx).Err() },
-	}
+	ready := s.readyChecks()
 	return mobile.New(mobile.Config{
 		Logger:         s.log,
 		Registry:       s.registry,
@@ -284,12 +280,32 @@ func (s *system) httpApp() *fiber.App {
 	})
 }
 
-// listen starts the HTTP server in the background and registers its
-// graceful shutdown: stop accepting, finish in-flight requests, then return.
+// readyChecks are the readiness checks of every dependency a process uses.
+func (s *system) readyChecks() map[string]mobile.ReadyCheck {
+	return map[string]mobile.ReadyCheck{
+		"database": s.store.Ping,
+		"blobs":    s.blobs.Ping,
+		"redis":    func(ctx context.Context) error { return s.redis.Ping(ctx).Err() },
+	}
+}
+
+// probesApp is the worker's HTTP application: health, readiness, metrics.
+func (s *system) probesApp() *fiber.App {
+	return mobile.NewProbes(mobile.ProbeConfig{Logger: s.log, Registry: s.registry, Ready: s.readyChecks()})
+}
+
+// listen starts the HTTP server on the API's address in the background and
+// registers its graceful shutdown: stop accepting, finish in-flight
+// requests, then return.
 func (s *system) listen(app *fiber.App, onReady func(addr string)) (<-chan error, error) {
-	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	return s.listenOn(s.cfg.HTTPAddr, app, onReady)
+}
+
+// listenOn is listen on another address (the worker's probes).
+func (s *system) listenOn(addr string, app *fiber.App, onReady func(addr string)) (<-chan error, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddr, err)
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- app.Listener(ln) }()
@@ -301,7 +317,7 @@ func (s *system) listen(app *fiber.App, onReady func(addr string)) (<-chan error
 		}
 		return app.ShutdownWithTimeout(timeout)
 	})
-	addr := ln.Addr().String()
+	addr = ln.Addr().String()
 	s.httpAddr = addr
 	s.log.Info("http listening", slog.String("addr", addr))
 	if onReady != nil {

@@ -81,8 +81,13 @@ func runWorker(ctx context.Context, env *runEnv, args []string) error {
 	if err := s.startWorker(ctx); err != nil {
 		return err
 	}
+	// The probes open last, so a worker reports healthy only once it works.
+	errc, err := s.listenOn(s.cfg.WorkerHTTPAddr, s.probesApp(), env.ready)
+	if err != nil {
+		return err
+	}
 	s.log.Info("worker running")
-	return s.wait(ctx, nil)
+	return s.wait(ctx, errc)
 }
 
 func runDev(ctx context.Context, env *runEnv, args []string) error {

@@ -17,6 +17,7 @@ import (
 // reads the environment.
 type Config struct {
 	HTTPAddr        string
+	WorkerHTTPAddr  string
 	DataDir         string
 	DatabaseURL     string
 	RedisURL        string
@@ -53,6 +54,7 @@ type envVar struct {
 
 var envVars = []envVar{
 	{"FIELDSYNC_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP API listens on"},
+	{"FIELDSYNC_WORKER_HTTP_ADDR", "127.0.0.1:9091", "address `fieldsync worker` serves /healthz, /readyz and /metrics on"},
 	{"FIELDSYNC_DATA_DIR", "./data", "directory for the embedded default's files (SQLite database, photo directory, dev keys)"},
 	{"DATABASE_URL", "(embedded SQLite in FIELDSYNC_DATA_DIR)", "postgres://… selects PostgreSQL; sqlite:PATH a specific SQLite file"},
 	{"REDIS_URL", "(dev: in-process)", "redis://host:port/db for jobs, rate limits and pokes; required by serve and worker"},
@@ -85,10 +87,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return def
 	}
 	cfg := Config{
-		HTTPAddr:    get("FIELDSYNC_HTTP_ADDR", "127.0.0.1:8080"),
-		DataDir:     get("FIELDSYNC_DATA_DIR", "./data"),
-		DatabaseURL: get("DATABASE_URL", ""),
-		RedisURL:    get("REDIS_URL", ""),
+		HTTPAddr:       get("FIELDSYNC_HTTP_ADDR", "127.0.0.1:8080"),
+		WorkerHTTPAddr: get("FIELDSYNC_WORKER_HTTP_ADDR", "127.0.0.1:9091"),
+		DataDir:        get("FIELDSYNC_DATA_DIR", "./data"),
+		DatabaseURL:    get("DATABASE_URL", ""),
+		RedisURL:       get("REDIS_URL", ""),
 		MinIO: MinIOSettings{
 			Endpoint:  get("MINIO_ENDPOINT", ""),
 			AccessKey: get("MINIO_ACCESS_KEY", ""),

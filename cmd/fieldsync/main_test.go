@@ -462,6 +462,7 @@ func TestReadmeWalkthroughProduction(t *testing.T) {
 	if code, out, stderr := runCmd(t, vars, "reset-sync"); code != 0 || !strings.Contains(out, "new sync epoch for 2 organizations") {
 		t.Fatalf("reset-sync: %d %q %q", code, out, stderr)
 	}
+	workerProbes(t, vars)
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("serve exited %d:\n%s", code, p.stderr.String())
 	}
@@ -541,5 +542,36 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	cfg, err := loadConfig(func(string) string { return "" })
 	if err != nil || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.DataDir != "./data" || cfg.AccessTTL != 15*time.Minute {
 		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+}
+
+// workerProbes starts `fieldsync worker` and checks what its orchestrator
+// and Prometheus read: /healthz, /readyz with every dependency up, /metrics.
+func workerProbes(t *testing.T, vars map[string]string) {
+	t.Helper()
+	wvars := map[string]string{"FIELDSYNC_WORKER_HTTP_ADDR": "127.0.0.1:0"}
+	for k, v := range vars {
+		if k != "FIELDSYNC_JWT_KEYS" { // the worker signs nothing
+			wvars[k] = v
+		}
+	}
+	w := startCmd(t, wvars, "worker")
+	for _, c := range []struct{ path, want string }{
+		{"/healthz", `"status":"ok"`},
+		{"/readyz", `"status":"ready"`},
+		{"/metrics", "http_requests_total"},
+	} {
+		resp, err := http.Get("http://" + w.addr + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), c.want) {
+			t.Errorf("worker GET %s = %d %.300s", c.path, resp.StatusCode, body)
+		}
+	}
+	if code := w.stop(t); code != 0 {
+		t.Fatalf("worker exited %d:\n%s", code, w.stderr.String())
 	}
 }

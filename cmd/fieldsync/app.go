@@ -277,6 +277,7 @@ func (s *system) httpApp() *fiber.App {
 		BodyLimit:      s.cfg.BodyLimit,
 		TrustedProxies: s.cfg.TrustedProxies,
 		Version:        version,
+		Uploads:        s.uploadsConfig(),
 	})
 }
 
@@ -338,6 +339,7 @@ func (s *system) startWorker(ctx context.Context) error {
 		Logger:                   asynqLogger{s.log},
 	})
 	mux := jobs.NewMux(jobs.Deps{Log: s.log, Clock: s.clock})
+	s.startPhotoJobs(ctx, mux)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

@@ -54,7 +54,7 @@ lint: ## gofmt, go vet and the import rules of docs/architecture.md
 verify: lint test ## lint and test, as CI does
 
 .PHONY: bench
-bench: services ## run the benchmarks and rewrite the figures in docs/benchmarks.md (4 to 6 minutes)
+bench: services ## run the benchmarks and rewrite the figures in docs/benchmarks.md (5 to 7 minutes)
 	GO=$(GO) ./scripts/bench.sh
 
 .PHONY: clean

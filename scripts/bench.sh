@@ -17,13 +17,21 @@ END="<!-- bench:end -->"
 
 command -v pgbench >/dev/null 2>&1 \
   || { echo "make bench: pgbench not found (apt-get install -y postgresql-client)" >&2; exit 1; }
+# The photo benchmark compares against vipsthumbnail and reads the JPEGs of
+# Debian's ukui-wallpapers package (apt-get download, cached per user).
+if ! command -v vipsthumbnail >/dev/null 2>&1; then
+  echo "== installing libvips-tools (vipsthumbnail) for the photo benchmark"
+  { apt-get install -y libvips-tools >/dev/null 2>&1 \
+      || { apt-get update >/dev/null 2>&1 && apt-get install -y libvips-tools >/dev/null 2>&1; }; } \
+    || { echo "make bench: vipsthumbnail not found and apt-get install -y libvips-tools failed" >&2; exit 1; }
+fi
 grep -qxF "$START" "$DOC" && grep -qxF "$END" "$DOC" \
   || { echo "make bench: $DOC lacks the $START / $END lines" >&2; exit 1; }
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-echo "== sync benchmarks (4 to 6 minutes)"
+echo "== sync and photo benchmarks (5 to 7 minutes)"
 FIELDSYNC_BENCH_REPORT="$tmp/sync.md" \
   "$GO" test -tags bench -run '^$' -bench . -benchtime 1x -count=1 -timeout 20m ./cmd/fieldsync/ \
   | tee "$tmp/sync.txt"

@@ -1,0 +1,212 @@
+//go:build bench
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/iswitchroofs/fieldsync/jobs/photoproc"
+)
+
+// The photo benchmark's inputs and target (issue: job photos).
+const (
+	// photoPackage is the Debian package whose wallpapers are the sample
+	// photos: large (3640–3840 × 2400) camera-like JPEGs.
+	photoPackage = "ukui-wallpapers"
+	// photoRounds is how often each file is processed per side.
+	photoRounds = 3
+	// targetPhotoRatio is ours per CPU-second ÷ vipsthumbnail's.
+	targetPhotoRatio = 0.5
+)
+
+// photoResult is what BenchmarkPhotoProcessing measured.
+type photoResult struct {
+	files, photos          int
+	pixels                 int64 // per round, all files
+	oursCPU, oursWall      time.Duration
+	vipsCPU, vipsWall      time.Duration
+	peakHeap, allocPerJob  uint64 // bytes, the largest job's
+	vipsVersion, filesNote string
+}
+
+func (r photoResult) oursRate() float64 { return float64(r.photos) / r.oursCPU.Seconds() }
+func (r photoResult) vipsRate() float64 { return float64(r.photos) / r.vipsCPU.Seconds() }
+
+// BenchmarkPhotoProcessing measures the photo pipeline of the worker
+// (photoproc.Process: dimension check, decode with EXIF orientation, the
+// 1600 px screen image and the 320 px thumbnail, JPEG encoding) on real
+// photos, against vipsthumbnail making the same two sizes of the same files
+// in the same run. Both sides run on one core (GOMAXPROCS=1;
+// VIPS_CONCURRENCY=1) and are charged the CPU time they used, so the ratio
+// is per core and does not depend on what else the machine is doing.
+func BenchmarkPhotoProcessing(b *testing.B) {
+	vips, err := exec.LookPath("vipsthumbnail")
+	if err != nil {
+		b.Fatal("vipsthumbnail not found: apt-get install -y libvips-tools (make bench installs it)")
+	}
+	files := samplePhotos(b)
+	data := make([][]byte, len(files))
+	res := photoResult{files: len(files), filesNote: photoPackage}
+	for i, f := range files {
+		if data[i], err = os.ReadFile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("vips", "--version").Output(); err == nil {
+		res.vipsVersion = strings.TrimSpace(string(out))
+	}
+
+	// Ours, on one core.
+	prev := runtime.GOMAXPROCS(1)
+	runtime.GC()
+	c0, w0 := processCPU(), time.Now()
+	for range photoRounds {
+		for _, d := range data {
+			r, err := photoproc.Process(d, photoproc.Sizes{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			res.photos++
+			if res.photos <= len(data) {
+				res.pixels += int64(r.Width) * int64(r.Height)
+			}
+		}
+	}
+	res.oursCPU, res.oursWall = processCPU()-c0, time.Since(w0)
+	runtime.GOMAXPROCS(prev)
+
+	// vipsthumbnail, on one core, the same sizes, quality and stripping.
+	out := b.TempDir()
+	for range photoRounds {
+		for _, size := range []struct {
+			px   int
+			name string
+		}{{photoproc.DefaultScreenSize, "screen"}, {photoproc.DefaultThumbSize, "thumb"}} {
+			args := append(append([]string{}, files...), "-s", fmt.Sprint(size.px),
+				"-o", filepath.Join(out, "%s_"+size.name+".jpg[Q=82,strip]"))
+			cmd := exec.Command(vips, args...)
+			cmd.Env = append(os.Environ(), "VIPS_CONCURRENCY=1")
+			w := time.Now()
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("vipsthumbnail: %v\n%s", err, msg)
+			}
+			res.vipsWall += time.Since(w)
+			res.vipsCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		}
+	}
+
+	// Peak heap of one job, each file alone after a collection.
+	for _, d := range data {
+		peak, alloc := jobMemory(b, d)
+		res.peakHeap = max(res.peakHeap, peak)
+		res.allocPerJob = max(res.allocPerJob, alloc)
+	}
+	b.Logf("ours: %d photos, %.2f s CPU (%.2f photos/s per core); vipsthumbnail: %.2f s CPU (%.2f photos/s per core); ratio %.2f; peak heap per job %.0f MB",
+		res.photos, res.oursCPU.Seconds(), res.oursRate(), res.vipsCPU.Seconds(), res.vipsRate(), res.oursRate()/res.vipsRate(), mb(int64(res.peakHeap)))
+	b.ReportMetric(res.oursRate()/res.vipsRate(), "ratio")
+	report.set(func(r *benchReport) { r.photos = &res })
+}
+
+// jobMemory runs one job and returns the most heap it held above what was
+// live before it, and the bytes it allocated in all.
+func jobMemory(b *testing.B, data []byte) (peak, alloc uint64) {
+	b.Helper()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
+	read := func() (uint64, uint64) {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64(), sample[1].Value.Uint64()
+	}
+	runtime.GC()
+	base, alloc0 := read()
+	var top atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			if h, _ := read(); h > top.Load() {
+				top.Store(h)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	if _, err := photoproc.Process(data, photoproc.Sizes{}); err != nil {
+		b.Fatal(err)
+	}
+	h, alloc1 := read()
+	close(stop)
+	<-done
+	if h > top.Load() {
+		top.Store(h)
+	}
+	return top.Load() - min(base, top.Load()), alloc1 - alloc0
+}
+
+// samplePhotos returns the JPEGs of photoPackage, downloading and
+// unpacking the package into the user's cache directory the first time
+// (FIELDSYNC_BENCH_PHOTOS names a directory of JPEGs to use instead).
+func samplePhotos(b *testing.B) []string {
+	b.Helper()
+	dir := os.Getenv("FIELDSYNC_BENCH_PHOTOS")
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		dir = filepath.Join(cache, "fieldsync-bench", photoPackage)
+		if _, err := os.Stat(filepath.Join(dir, "usr")); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			get := exec.Command("apt-get", "download", photoPackage)
+			get.Dir = dir
+			if msg, err := get.CombinedOutput(); err != nil {
+				b.Fatalf("apt-get download %s: %v\n%s", photoPackage, err, msg)
+			}
+			debs, _ := filepath.Glob(filepath.Join(dir, photoPackage+"_*.deb"))
+			if len(debs) == 0 {
+				b.Fatalf("apt-get download %s left no .deb in %s", photoPackage, dir)
+			}
+			if msg, err := exec.Command("dpkg-deb", "-x", debs[0], dir).CombinedOutput(); err != nil {
+				b.Fatalf("dpkg-deb -x: %v\n%s", err, msg)
+			}
+		}
+	}
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.EqualFold(filepath.Ext(path), ".jpg") {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no JPEGs under %s (%v)", dir, err)
+	}
+	return files
+}
+
+// processCPU is the CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

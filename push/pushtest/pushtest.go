@@ -82,7 +82,7 @@ type Server struct {
 	// OnFCM, if set, is called (outside the lock) for every accepted
 	// messages:send, e.g. to time arrivals in a benchmark.
 	OnFCM func(FCMRequest)
-	// down makes every endpoint answer 503 (SetDown).
+	// down makes every endpoint answer 502 (SetDown).
 	down bool
 }
 
@@ -142,7 +142,9 @@ func (s *Server) FailTwilio(f ...Failure) {
 // Unregister makes FCM answer UNREGISTERED for token from now on.
 func (s *Server) Unregister(token string) { s.mu.Lock(); s.dead[token] = true; s.mu.Unlock() }
 
-// SetDown makes every endpoint answer 503 (true) or work again (false).
+// SetDown makes every endpoint answer 502, as a proxy in front of a dead
+// service does (true), or work again (false). Not 503: the FCM SDK retries
+// that itself for seconds, which is not what a test of our retries wants.
 func (s *Server) SetDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
 
 // FCM returns the accepted messages:send calls so far.
@@ -205,7 +207,7 @@ func (s *Server) fail(w http.ResponseWriter, queue *[]Failure, body string) bool
 	}
 	s.mu.Unlock()
 	if down {
-		f = &Failure{Status: http.StatusServiceUnavailable, RetryAfter: "0"}
+		f = &Failure{Status: http.StatusBadGateway}
 	}
 	if f == nil {
 		return false

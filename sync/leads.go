@@ -108,7 +108,16 @@ func leadCreate(m *mut) error {
 	}
 	view := content(l)
 	l.Rescore(m.settings)
-	return m.create(l, view)
+	if err := m.create(l, view); err != nil {
+		return err
+	}
+	// Every new lead starts its 2-minute alert chain (jobs/alerting).
+	for _, msg := range domain.LeadAlertMessages(l) {
+		if err := m.tx.Enqueue(msg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type leadStatusArgs struct {

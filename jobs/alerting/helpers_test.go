@@ -184,7 +184,11 @@ func (r *runner) EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asyn
 	return &asynq.TaskInfo{ID: id}, nil
 }
 
-func (r *runner) ran() []string { r.mu.Lock(); defer r.mu.Unlock(); return append([]string(nil), r.ids...) }
+func (r *runner) ran() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.ids...)
+}
 
 // pushTo counts FCM alerts (not pokes) per token.
 func pushTo(srv *pushtest.Server, kind string) map[string]int {
@@ -207,4 +211,3 @@ func twilioTo(srv *pushtest.Server, kind string) map[string]int {
 	}
 	return out
 }
-

@@ -1366,6 +1366,7 @@ type benchReport struct {
 	initial  []initialResult
 	poke     []pokeResult
 	photos   *photoResult
+	upload   *uploadResult
 }
 
 var report benchReport
@@ -1379,7 +1380,7 @@ func (r *benchReport) set(fn func(*benchReport)) {
 func (r *benchReport) ran() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.manyOrgs != nil || r.oneOrg != nil || r.initial != nil || r.poke != nil || r.photos != nil
+	return r.manyOrgs != nil || r.oneOrg != nil || r.initial != nil || r.poke != nil || r.photos != nil || r.upload != nil
 }
 
 // machineOnce records the machine and the database server.
@@ -1549,6 +1550,12 @@ func (r *benchReport) markdown() string {
 			miss(ratio >= targetPhotoRatio, fmt.Sprintf("5 (photos per core ÷ vipsthumbnail %.2f, target ≥ %.1f)", ratio, targetPhotoRatio)))
 		p("| 5 | peak heap of one processing job (largest file) | %.0f MB | | |\n", mb(int64(ph.peakHeap)))
 	}
+	if u := r.upload; u != nil {
+		ratio := u.serverMBps() / u.directMBps()
+		p("| 6 | photo upload throughput through the server (tus) ÷ a direct PUT into MinIO | %.2f (%.1f vs %.1f MB/s) | ≥ %.1f | %s |\n",
+			ratio, u.serverMBps(), u.directMBps(), targetUploadRatio,
+			miss(ratio >= targetUploadRatio, fmt.Sprintf("6 (upload through the server ÷ direct PUT %.2f, target ≥ %.1f)", ratio, targetUploadRatio)))
+	}
 	p("\n")
 	if len(missed) > 0 {
 		p("**Missed in this run:** %s.\n\n", strings.Join(missed, "; "))
@@ -1634,6 +1641,14 @@ func (r *benchReport) markdown() string {
 			ph.vipsVersion, ph.vipsCPU.Seconds(), ph.vipsWall.Seconds())
 		p("Both are charged CPU time, so the ratio is per core whatever else the machine did. One job held at most %.0f MB of heap above what was live before it and allocated %.0f MB in all.\n\n",
 			mb(int64(ph.peakHeap)), mb(int64(ph.allocPerJob)))
+	}
+	if u := r.upload; u != nil {
+		p("**6. Photo uploads.** %d uploads of the sample photos (%.1f MB in all, each with 32 random bytes after its end so that no two hash alike), ",
+			u.uploads, mb(u.bytes))
+		p("one at a time: through `fieldsync serve` (tus `POST /v1/uploads`, then one `PATCH` with the whole file, as tus-js-client sends by default; ")
+		p("the server sniffs the type, hashes, stores the bytes in MinIO and commits the photo's new state) %s, ", dur(u.server.Round(time.Millisecond)))
+		p("with the server using %.2f CPUs on average; the same bytes PUT into the same MinIO server directly with minio-go, %s.\n\n",
+			u.serverCPU, dur(u.direct.Round(time.Millisecond)))
 	}
 	return w.String()
 }

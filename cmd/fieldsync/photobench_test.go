@@ -3,20 +3,35 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/iswitchroofs/fieldsync/domain"
 	"github.com/iswitchroofs/fieldsync/jobs/photoproc"
+	"github.com/iswitchroofs/fieldsync/storage/blob/miniotest"
 )
 
 // The photo benchmark's inputs and target (issue: job photos).
@@ -209,4 +224,154 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// targetUploadRatio is upload throughput through the server ÷ a direct PUT.
+const targetUploadRatio = 0.8
+
+// uploadResult is what BenchmarkPhotoUpload measured.
+type uploadResult struct {
+	uploads             int
+	bytes               int64
+	server, direct      time.Duration
+	serverCPU, minioCPU float64 // CPUs busy on average during the server run
+}
+
+func (r uploadResult) serverMBps() float64 { return mb(r.bytes) / r.server.Seconds() }
+func (r uploadResult) directMBps() float64 { return mb(r.bytes) / r.direct.Seconds() }
+
+// BenchmarkPhotoUpload measures photo bytes uploaded through `fieldsync
+// serve` (tus: POST /v1/uploads, then one PATCH with the whole file, as
+// tus-js-client sends by default) into a real MinIO server, against PUTting
+// the same bytes into the same MinIO directly with minio-go, one upload at
+// a time on both sides. Each upload's bytes are unique (a sample photo with
+// random bytes after its end), so the server's deduplication by content
+// hash never skips one.
+func BenchmarkPhotoUpload(b *testing.B) {
+	files := samplePhotos(b)
+	srvMinIO := miniotest.Start(b)
+	e := newBenchEnv(b)
+	bucket := "bench-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	e.vars["MINIO_ENDPOINT"], e.vars["MINIO_ACCESS_KEY"], e.vars["MINIO_SECRET_KEY"] = srvMinIO.Endpoint, srvMinIO.AccessKey, srvMinIO.SecretKey
+	e.vars["MINIO_BUCKET"] = bucket
+	srv := e.serve(b)
+	ctx := context.Background()
+
+	org := e.org(b, "photos")
+	tech := e.user(b, org, domain.RoleFieldTech, "tech")
+	project := &domain.Project{Name: "Roof", Type: "replacement", Status: domain.ProjectScheduled, AssignedTech: tech.ID}
+	err := e.sys.store.Write(ctx, system0(org), func(tx domain.Tx) error {
+		cust := &domain.Customer{FirstName: "Pat", LastName: "Doe"}
+		if err := tx.Create(cust); err != nil {
+			return err
+		}
+		project.CustomerID = cust.ID
+		return tx.Create(project)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	token := e.token(b, tech)
+	asTech := domain.Principal{OrgID: org.ID, UserID: tech.ID, Role: tech.Role}
+
+	const rounds = 2
+	var bodies [][]byte
+	for range rounds {
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tail := make([]byte, 32)
+			_, _ = rand.Read(tail)
+			bodies = append(bodies, append(raw, tail...))
+		}
+	}
+	photos := make([]*domain.Photo, len(bodies))
+	err = e.sys.store.Write(ctx, asTech, func(tx domain.Tx) error {
+		for i, body := range bodies {
+			sum := sha256.Sum256(body)
+			photos[i] = &domain.Photo{
+				ProjectID: project.ID, TakenBy: tech.ID, Kind: domain.PhotoBefore, TakenAt: time.Now().UTC(),
+				SHA256: hex.EncodeToString(sum[:]), ByteSize: int64(len(body)), ContentType: "image/jpeg",
+				UploadState: domain.UploadPending, ProcessingState: domain.ProcessingPending,
+			}
+			if err := tx.Create(photos[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	client := &http.Client{Timeout: 2 * time.Minute}
+	tus := func(method, url string, hdr map[string]string, body []byte) *http.Response {
+		req, err := http.NewRequest(method, url, bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Authorization", "Bearer "+token)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatalf("%s %s: %v", method, url, err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			b.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, msg)
+		}
+		return resp
+	}
+	res := uploadResult{uploads: len(bodies)}
+	cpu0 := e.cpu(b, srv)
+	start := time.Now()
+	for i, body := range bodies {
+		created := tus(http.MethodPost, srv.base+"/v1/uploads", map[string]string{
+			"Upload-Length":   strconv.Itoa(len(body)),
+			"Upload-Metadata": "photo_id " + base64.StdEncoding.EncodeToString([]byte(photos[i].ID)),
+		}, nil)
+		loc := created.Header.Get("Location")
+		if !strings.HasPrefix(loc, "http") {
+			loc = srv.base + loc
+		}
+		done := tus(http.MethodPatch, loc, map[string]string{
+			"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0",
+		}, body)
+		if got := done.Header.Get("Upload-Offset"); got != strconv.Itoa(len(body)) {
+			b.Fatalf("upload %d ended at offset %s of %d", i, got, len(body))
+		}
+		res.bytes += int64(len(body))
+	}
+	res.server = time.Since(start)
+	use := cpu0.until(e.cpu(b, srv))
+	res.serverCPU = use.server
+
+	mc, err := minio.New(srvMinIO.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srvMinIO.AccessKey, srvMinIO.SecretKey, "")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	direct := bucket + "-direct"
+	if err := mc.MakeBucket(ctx, direct, minio.MakeBucketOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	for i, body := range bodies {
+		_, err := mc.PutObject(ctx, direct, fmt.Sprintf("direct/%d", i), bytes.NewReader(body), int64(len(body)),
+			minio.PutObjectOptions{ContentType: "image/jpeg"})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	res.direct = time.Since(start)
+	ratio := res.serverMBps() / res.directMBps()
+	b.Logf("%d uploads, %.1f MB: through the server %.1f MB/s, direct PUT %.1f MB/s, ratio %.2f",
+		res.uploads, mb(res.bytes), res.serverMBps(), res.directMBps(), ratio)
+	b.ReportMetric(ratio, "ratio")
+	report.set(func(r *benchReport) { r.upload = &res })
 }

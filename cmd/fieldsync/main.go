@@ -53,6 +53,8 @@ func commands() []command {
 			"fieldsync seed\n\nLoads the demo organizations, users (password in the README) and ~50 leads with\ncustomers, projects and appointments into DATABASE_URL. Safe to run twice: it does\nnothing if the demo organization exists. Never run it against production data.", runSeed},
 		{"reset-sync", "make every device resync from scratch (after restoring a database backup)",
 			"fieldsync reset-sync\n\nGives every organization a new sync epoch. Every device's next pull then starts a\nfull reset (keeping its unpushed changes) instead of trusting a cursor into a history\nthat the restore replaced. Run it after restoring DATABASE_URL from a backup.", runResetSync},
+		{"sim", "run simulated phones against an in-process server under faults and check they converge",
+			simUsage, runSim},
 		{"version", "print the version",
 			"fieldsync version\n\nPrints the version of this binary.", runVersion},
 	}
@@ -77,6 +79,13 @@ func run(ctx context.Context, env *runEnv, args []string) int {
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
+		}
+		if c.name == "sim" { // the one command with flags of its own
+			if err := c.run(ctx, env, args[1:]); err != nil {
+				fmt.Fprintf(env.stderr, "fieldsync %s: %v\n", c.name, err)
+				return 1
+			}
+			return 0
 		}
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 		fs.SetOutput(env.stderr)

@@ -178,6 +178,9 @@ func (d *Dir) publish(staged, dst string) error {
 			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 				return errParentIsObject
 			}
+			if errors.Is(err, fs.ErrNotExist) && attempt < publishAttempts {
+				continue // a Delete pruned a folder MkdirAll had just made
+			}
 			return err
 		}
 		err := os.Rename(staged, dst)

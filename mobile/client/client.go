@@ -663,3 +663,50 @@ func (c *Client) confirm(ctx context.Context, tx txq, table string, ch fsync.Cha
 	}
 	return putRecord(ctx, tx, table, Record{Kind: ch.Kind, ID: ch.ID, Version: ch.Version, Data: data})
 }
+
+// View returns what the app shows of kind: the server copies with the
+// pending mutations re-applied (records created on the device included,
+// deleted ones left out), in id order.
+func (c *Client) View(ctx context.Context, kind domain.EntityKind) ([]Record, error) {
+	var out []Record
+	err := c.st.tx(ctx, func(tx txq) error {
+		recs, err := listRecords(ctx, tx, kind)
+		if err != nil {
+			return err
+		}
+		byID := map[string]json.RawMessage{}
+		order := []string{}
+		versions := map[string]int64{}
+		for _, r := range recs {
+			byID[r.ID] = r.Data
+			versions[r.ID] = r.Version
+			order = append(order, r.ID)
+		}
+		ms, err := pending(ctx, tx)
+		if err != nil {
+			return err
+		}
+		rej, err := rejected(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			k, id := Target(m)
+			if k != kind || rej[m.ID] {
+				continue
+			}
+			if _, ok := byID[id]; !ok && !slices.Contains(order, id) {
+				order = append(order, id)
+			}
+			byID[id] = ApplyLocal(byID[id], m)
+		}
+		slices.Sort(order)
+		for _, id := range order {
+			if data := byID[id]; data != nil {
+				out = append(out, Record{Kind: kind, ID: id, Version: versions[id], Data: data})
+			}
+		}
+		return nil
+	})
+	return out, err
+}

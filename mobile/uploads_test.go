@@ -591,6 +591,25 @@ func TestUploadDeduplicates(t *testing.T) {
 	}
 	e.requireStored(first, data)
 	e.requireStored(second, data)
+	// Each photo's processing was queued once, in its upload's transaction.
+	msgs, err := e.store.ClaimOutbox(t.Context(), 100, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := map[string]int{}
+	for _, m := range msgs {
+		if m.Kind != domain.PhotoProcessTask {
+			continue
+		}
+		var p domain.PhotoProcessPayload
+		if err := json.Unmarshal(m.Payload, &p); err != nil || p.SHA256 != sha(data) || p.OrgID != e.org.ID {
+			t.Errorf("outbox payload %s: %v", m.Payload, err)
+		}
+		queued[p.PhotoID]++
+	}
+	if len(queued) != 2 || queued[first.ID] != 1 || queued[second.ID] != 1 {
+		t.Errorf("photo.process messages per photo: %v", queued)
+	}
 }
 
 // Termination removes the parts and the row; an upload left alone expires.

@@ -35,6 +35,17 @@ FUZZTIME ?= 10s
 test: services ## run every test (race detector on) against real PostgreSQL, Redis and MinIO, then the fuzzers briefly
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory gobind
+
+.PHONY: gobind
+gobind: ## generate the Java and Objective-C bindings of the mobile client facade (fails if gobind skips anything)
+	GO=$(GO) ./scripts/gobind.sh
+
+SOAK ?= 10m
+
+.PHONY: soak
+soak: build ## run simulated-phone campaigns with faults for SOAK (default 10m) on a private PostgreSQL; exits non-zero on divergence
+	./$(BIN) sim --duration $(SOAK) --devices 20 --ops 400
 
 .PHONY: fuzz
 fuzz: ## run each fuzzer of untrusted input for FUZZTIME (default 10s)

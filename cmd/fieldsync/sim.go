@@ -79,6 +79,8 @@ func parseSimFlags(env *runEnv, args []string) (simOptions, error) {
 		fmt.Fprintf(env.stdout, "usage: %s\n\nflags:\n", simUsage)
 		fs.SetOutput(env.stdout)
 		fs.PrintDefaults()
+		fmt.Fprintln(env.stdout, "\nThe sim's own server takes no settings from the environment; the other commands read:")
+		printEnv(env.stdout)
 	}
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -230,21 +230,38 @@ func (r PullResponse) AppendJSON(b []byte) ([]byte, error) {
 }
 
 // appendJSON appends c as json.Marshal would, with Data copied verbatim.
+// The header is written by hand: it runs once per record of every page.
 func (c Change) appendJSON(b []byte) ([]byte, error) {
-	data, mid := c.Data, c.MutationID
-	c.Data, c.MutationID = nil, 0
-	head, err := json.Marshal(c)
-	if err != nil {
-		return b, err
-	}
-	b = append(b, head[:len(head)-1]...) // without the closing brace
-	if len(data) > 0 {
+	b = append(b, `{"op":`...)
+	b = appendJSONString(b, c.Op)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, string(c.Kind))
+	b = append(b, `,"id":`...)
+	b = appendJSONString(b, c.ID)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, c.Version, 10)
+	if len(c.Data) > 0 {
 		b = append(b, `,"data":`...)
-		b = append(b, data...)
+		b = append(b, c.Data...)
 	}
-	if mid != 0 {
+	if c.MutationID != 0 {
 		b = append(b, `,"mutation_id":`...)
-		b = strconv.AppendInt(b, mid, 10)
+		b = strconv.AppendInt(b, c.MutationID, 10)
 	}
 	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it.
+// Ids, kinds and ops are plain ASCII and are copied; anything else goes
+// through encoding/json (which also escapes <, > and &).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

@@ -44,9 +44,9 @@ type Config struct {
 	// read in (default "US").
 	PhoneRegion string
 	// OnLead, if set, is called after an intake lead commits (the wiring
-	// wakes the outbox relay with it, so the first alert does not wait for
-	// the relay's next tick).
-	OnLead func()
+	// queues its first alert at once with it, so the alert does not wait
+	// for the outbox relay's next pass).
+	OnLead func(ctx context.Context, l *domain.Lead)
 }
 
 // bodyLimit bounds every back-office request body.

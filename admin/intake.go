@@ -129,7 +129,7 @@ func (a *api) intake(c *fiber.Ctx) error {
 		return err
 	}
 	if a.cfg.OnLead != nil {
-		a.cfg.OnLead()
+		a.cfg.OnLead(ctx, lead)
 	}
 	_ = st.TouchAPIKey(ctx, key.ID, a.cfg.Clock.Now())
 	c.Location("/v1/leads/" + lead.ID)

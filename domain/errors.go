@@ -51,6 +51,14 @@ const (
 	CodeUpgradeRequired    Code = "upgrade_required"    // the app's protocol or schema version is no longer served
 	CodeInternal           Code = "internal"            // a bug; details only in the server log
 
+	// Lead intake (admin API).
+	CodeUnknownSource    Code = "unknown_source"     // the lead's source is not one intake accepts
+	CodeInvalidPhone     Code = "invalid_phone"      // the phone number cannot be read as a real number
+	CodeMissingContact   Code = "missing_contact"    // neither a phone nor an email to reach the lead
+	CodeAPIKeyInvalid    Code = "api_key_invalid"    // no such API key
+	CodeAPIKeyRevoked    Code = "api_key_revoked"    // the API key was revoked by an admin
+	CodeExternalIDReused Code = "external_id_reused" // the source sent another person under an external id it used before
+
 	// Photo uploads (tus) and processing.
 	CodeUnsupportedImage  Code = "unsupported_image_type"         // the bytes are not JPEG, PNG or WebP (HEIC included)
 	CodeImageTooLarge     Code = "image_too_large"                // over the pixel limit (a decompression bomb)
@@ -86,6 +94,12 @@ var codeKinds = map[Code]Kind{
 	CodeSchemaStale:        KindUnavailable,
 	CodeUpgradeRequired:    KindInvalid,
 	CodeInternal:           KindInternal,
+	CodeUnknownSource:      KindInvalid,
+	CodeInvalidPhone:       KindInvalid,
+	CodeMissingContact:     KindInvalid,
+	CodeAPIKeyInvalid:      KindUnauthorized,
+	CodeAPIKeyRevoked:      KindUnauthorized,
+	CodeExternalIDReused:   KindConflict,
 	CodeUnsupportedImage:   KindInvalid,
 	CodeImageTooLarge:      KindInvalid,
 	CodeChecksumMismatch:   KindInvalid,

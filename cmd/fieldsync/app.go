@@ -265,7 +265,7 @@ var (
 // dependency this process uses.
 func (s *system) httpApp() *fiber.App {
 	ready := s.readyChecks()
-	return mobile.New(mobile.Config{
+	app := mobile.New(mobile.Config{
 		Logger:         s.log,
 		Registry:       s.registry,
 		Auth:           s.auth,
@@ -279,6 +279,8 @@ func (s *system) httpApp() *fiber.App {
 		Version:        version,
 		Uploads:        s.uploadsConfig(),
 	})
+	s.mountAdmin(app)
+	return app
 }
 
 // readyChecks are the readiness checks of every dependency a process uses.
@@ -337,9 +339,13 @@ func (s *system) startWorker(ctx context.Context) error {
 		DelayedTaskCheckInterval: time.Second,
 		ShutdownTimeout:          s.cfg.ShutdownTimeout,
 		Logger:                   asynqLogger{s.log},
+		RetryDelayFunc:           alertRetryDelay,
 	})
 	mux := jobs.NewMux(jobs.Deps{Log: s.log, Clock: s.clock})
 	s.startPhotoJobs(ctx, mux)
+	if err := s.startAlertJobs(ctx, mux); err != nil {
+		return err
+	}
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

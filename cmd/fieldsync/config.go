@@ -34,6 +34,7 @@ type Config struct {
 	DBMaxConns      int
 	StartupTimeout  time.Duration
 	HistoryHorizon  time.Duration
+	Alerts          AlertSettings
 }
 
 // MinIOSettings select the MinIO photo store; an empty Endpoint selects the
@@ -163,6 +164,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if u := cfg.DatabaseURL; u != "" && !isPostgresURL(u) && !strings.HasPrefix(u, "sqlite:") && !strings.HasPrefix(u, "file:") {
 		errs = append(errs, "DATABASE_URL must start with postgres://, postgresql://, sqlite: or file:")
 	}
+	alerts, alertErrs := loadAlertSettings(get)
+	cfg.Alerts, errs = alerts, append(errs, alertErrs...)
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}

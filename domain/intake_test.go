@@ -1,0 +1,42 @@
+package domain
+
+import "testing"
+
+func TestIntakeValidate(t *testing.T) {
+	ok := IntakeRequest{Source: " Web_Form ", FirstName: " Pat ", Email: " Pat@Example.COM ", Phone: "+12485550177"}
+	ok.Normalize()
+	if err := ok.Validate(); err != nil || ok.Source != "web_form" || ok.Email != "pat@example.com" || ok.FirstName != "Pat" {
+		t.Fatalf("valid request: %v (%+v)", err, ok)
+	}
+	cases := []struct {
+		name string
+		req  IntakeRequest
+		code Code
+	}{
+		{"unknown source", IntakeRequest{Source: "fax", FirstName: "A", Email: "a@b.co"}, CodeUnknownSource},
+		{"no contact", IntakeRequest{Source: "web_form", FirstName: "A"}, CodeMissingContact},
+		{"not E.164", IntakeRequest{Source: "web_form", FirstName: "A", Phone: "2485550177"}, CodeInvalidPhone},
+		{"no name", IntakeRequest{Source: "web_form", Email: "a@b.co"}, CodeInvalid},
+		{"bad email", IntakeRequest{Source: "web_form", FirstName: "A", Email: "Pat <a@b.co>"}, CodeInvalid},
+		{"negative money", IntakeRequest{Source: "web_form", FirstName: "A", Email: "a@b.co", Income: -1}, CodeInvalid},
+		{"bad answer", IntakeRequest{Source: "web_form", FirstName: "A", Email: "a@b.co", Budget: "lots"}, CodeInvalid},
+	}
+	for _, tc := range cases {
+		if err := tc.req.Validate(); ErrorCode(err) != tc.code {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
+		}
+	}
+	for s, want := range map[string]bool{"+12485550177": true, "+0248555": false, "12485550177": false, "+1248555017a": false, "+1234567": false} {
+		if IsE164(s) != want {
+			t.Errorf("IsE164(%q) = %v", s, !want)
+		}
+	}
+	l := ok.Lead()
+	if l.Status != LeadNew || !ok.SamePerson(l) {
+		t.Errorf("lead %+v", l)
+	}
+	l.Phone = "+12485550100"
+	if ok.SamePerson(l) {
+		t.Error("another phone is the same person")
+	}
+}

@@ -184,13 +184,29 @@ func (s *Store) SnapshotPage(ctx context.Context, f domain.ScopeFilter, kind dom
 	if limit <= 0 {
 		limit = defaultPageRows
 	}
-	recs, err := findAll(q.Where("id > ?", afterID).Order("id").Limit(limit), e)
+	plan, err := rawPlanOf(e)
+	if err != nil {
+		return nil, s.translate(op, err)
+	}
+	q = q.Where("id > ?", afterID).Order("id").Limit(limit)
+	var recs []domain.Record
+	var raws [][]*string
+	if plan != nil {
+		recs, raws, err = plan.find(q)
+	} else {
+		recs, err = findAll(q, e)
+	}
 	if err != nil {
 		return nil, s.translate(op, err)
 	}
 	out := make([]domain.SnapshotRecord, len(recs))
 	if err := marshalRecords(recs, kind, out); err != nil {
 		return nil, s.translate(op, err)
+	}
+	if plan != nil {
+		for i := range out {
+			out[i].Payload = plan.splice(out[i].Payload, raws[i])
+		}
 	}
 	return out, nil
 }

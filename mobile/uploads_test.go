@@ -59,7 +59,7 @@ func (allowAll) Allow(context.Context, string, domain.RateLimit) (domain.RateDec
 // with an organization whose tech is assigned to a project, an outsider in
 // the same organization, and a user of another organization.
 type photoEnv struct {
-	t        *testing.T
+	t        testing.TB
 	store    *sqlstore.Store
 	blobs    blobtest.PartsStore
 	clock    *stepClock
@@ -85,7 +85,7 @@ func (k storeKind) String() string { return [...]string{"dir", "minio"}[k] }
 
 // newBlobs opens a blob store of kind; a MinIO store gets its own bucket on
 // the shared real server.
-func newBlobs(t *testing.T, kind storeKind) blobtest.PartsStore {
+func newBlobs(t testing.TB, kind storeKind) blobtest.PartsStore {
 	t.Helper()
 	if kind == dirStore {
 		d, err := blob.NewDir(t.TempDir())
@@ -105,7 +105,7 @@ func newBlobs(t *testing.T, kind storeKind) blobtest.PartsStore {
 	return m
 }
 
-func newPhotoEnv(t *testing.T, kind storeKind, tweak ...func(*UploadsConfig)) *photoEnv {
+func newPhotoEnv(t testing.TB, kind storeKind, tweak ...func(*UploadsConfig)) *photoEnv {
 	t.Helper()
 	e := &photoEnv{t: t, store: sqltest.Postgres(t), blobs: newBlobs(t, kind),
 		clock: &stepClock{now: time.Now().UTC().Truncate(time.Second)}}
@@ -391,7 +391,7 @@ func TestUploadResumesAfterRandomCuts(t *testing.T) {
 }
 
 // newBlobsLike opens a second client on the same store as first.
-func newBlobsLike(t *testing.T, kind storeKind, first blobtest.PartsStore) blobtest.PartsStore {
+func newBlobsLike(t testing.TB, kind storeKind, first blobtest.PartsStore) blobtest.PartsStore {
 	t.Helper()
 	if kind == dirStore {
 		return first // one directory; a second process would open the same path

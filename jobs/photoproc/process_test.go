@@ -88,15 +88,15 @@ func bombPNG(w, h uint32) []byte {
 
 func TestProcessOrientsAndStrips(t *testing.T) {
 	t.Parallel()
-	src := testJPEG(t, 2400, 1200, 6) // 6: the camera was turned; show rotated 90° clockwise
-	res, err := photoproc.Process(src, photoproc.Sizes{})
+	src := testJPEG(t, 800, 400, 6) // 6: the camera was turned; show rotated 90° clockwise
+	res, err := photoproc.Process(src, photoproc.Sizes{Thumb: 100, Screen: 300})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Width != 1200 || res.Height != 2400 {
-		t.Fatalf("oriented size %dx%d, want 1200x2400", res.Width, res.Height)
+	if res.Width != 400 || res.Height != 800 {
+		t.Fatalf("oriented size %dx%d, want 400x800", res.Width, res.Height)
 	}
-	want := map[string]image.Point{"screen": {800, 1600}, "thumb": {160, 320}}
+	want := map[string]image.Point{"screen": {150, 300}, "thumb": {50, 100}}
 	for _, d := range res.Derivatives {
 		if bytes.Contains(d.JPEG, []byte("Exif")) || bytes.Contains(d.JPEG, []byte("SECRETCAM")) {
 			t.Errorf("%s keeps the source's metadata", d.Variant)

@@ -32,7 +32,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 echo "== sync and photo benchmarks (5 to 7 minutes)"
-FIELDSYNC_BENCH_REPORT="$tmp/sync.md" \
+FIELDSYNC_BENCH_REPORT="$tmp/sync.md" FIELDSYNC_ALERT_BENCH_REPORT="$tmp/alerts.md" \
   "$GO" test -tags bench -run '^$' -bench . -benchtime 1x -count=1 -timeout 20m ./cmd/fieldsync/ \
   | tee "$tmp/sync.txt"
 [ -s "$tmp/sync.md" ] || { echo "make bench: the sync benchmarks wrote no report" >&2; exit 1; }
@@ -53,6 +53,11 @@ fi
 {
   echo "$START"
   cat "$tmp/sync.md"
+  # --- lead alerts (cmd/fieldsync/alerts_bench_test.go, same go test run) ---
+  if [ -s "$tmp/alerts.md" ]; then
+    echo
+    cat "$tmp/alerts.md"
+  fi
   echo
   echo "### Go benchmarks of the other packages"
   echo

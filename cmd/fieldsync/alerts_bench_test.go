@@ -314,4 +314,3 @@ func startBenchProcAddr(b *testing.B, env func(io.Writer, func(string)) *runEnv,
 	}
 	return "", nil
 }
-

@@ -54,6 +54,7 @@ type simOptions struct {
 	databaseURL string
 	dir         string
 	pause       time.Duration
+	tokenTTL    time.Duration
 	verbose     bool
 	// wrapEngine, set only by tests, puts a deliberately broken engine in
 	// front of the real one to prove the checks can fail.
@@ -74,6 +75,7 @@ func parseSimFlags(env *runEnv, args []string) (simOptions, error) {
 	fs.StringVar(&o.databaseURL, "database-url", "", "scratch PostgreSQL database to use instead of a private server")
 	fs.StringVar(&o.dir, "dir", "", "directory for the devices' stores (default: a temporary one, removed after)")
 	fs.DurationVar(&o.pause, "pause", 15*time.Millisecond, "longest pause between two operations")
+	fs.DurationVar(&o.tokenTTL, "token-ttl", 10*time.Second, "lifetime of access tokens (short, so devices refresh during the run)")
 	fs.BoolVar(&o.verbose, "v", false, "log warnings of the server and the devices to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(env.stdout, "usage: %s\n\nflags:\n", simUsage)
@@ -151,7 +153,7 @@ func simulate(ctx context.Context, env *runEnv, o simOptions) ([]*sim.Report, er
 	if err := store.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("database: migrate: %w", err)
 	}
-	srv, err := startSimServer(ctx, store, log, o.wrapEngine)
+	srv, err := startSimServer(ctx, store, log, o.tokenTTL, o.wrapEngine)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +268,7 @@ func (k killingEngine) Push(ctx context.Context, p domain.Principal, req fsync.P
 	return resp, err
 }
 
-func startSimServer(ctx context.Context, store *sqlstore.Store, log *slog.Logger, wrap func(mobile.SyncEngine) mobile.SyncEngine) (*simServer, error) {
+func startSimServer(ctx context.Context, store *sqlstore.Store, log *slog.Logger, tokenTTL time.Duration, wrap func(mobile.SyncEngine) mobile.SyncEngine) (*simServer, error) {
 	// An in-process Redis-protocol server carries the pokes (as in dev).
 	mr := miniredis.NewMiniRedis()
 	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
@@ -285,7 +287,7 @@ func startSimServer(ctx context.Context, store *sqlstore.Store, log *slog.Logger
 	// sign-in limits are lifted because every phone signs in from 127.0.0.1.
 	svc, err := auth.NewService(auth.Config{
 		Users: store, Sessions: store, Limiter: redisrate.New(rc, "fieldsync:sim:rl:"), Keys: keys,
-		AccessTTL: 10 * time.Second, PasswordParams: auth.TestParams,
+		AccessTTL: tokenTTL, PasswordParams: auth.TestParams,
 		AccountLimit: domain.RateLimit{Events: 1_000_000, Period: time.Minute},
 		AddressLimit: domain.RateLimit{Events: 1_000_000, Period: time.Minute},
 	})

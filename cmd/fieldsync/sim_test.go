@@ -28,7 +28,7 @@ func simSeed(t *testing.T) int64 {
 	return time.Now().UnixNano() % 1_000_000
 }
 
-// The convergence campaign of every CI run: 20 phones, 300 operations,
+// The convergence campaign of every CI run: 20 phones, 200 operations,
 // three seeds, with network faults, server kills mid-push and restarts of
 // a private PostgreSQL the campaign starts itself.
 func TestSimCampaignConverges(t *testing.T) {
@@ -38,9 +38,9 @@ func TestSimCampaignConverges(t *testing.T) {
 	}
 	var out, errb syncBuffer
 	env := &runEnv{getenv: func(string) string { return "" }, stdout: &out, stderr: &errb}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	o := simOptions{seed: simSeed(t), seeds: 3, devices: 20, ops: 300, faults: true, chaos: true, pause: 10 * time.Millisecond}
+	o := simOptions{seed: simSeed(t), seeds: 3, devices: 20, ops: 200, faults: true, chaos: true, pause: 5 * time.Millisecond, tokenTTL: 15 * time.Second}
 	reports, err := simulate(ctx, env, o)
 	t.Logf("\n%s", out.String())
 	if err != nil {
@@ -79,7 +79,7 @@ func TestSimReportsDivergenceOfABrokenServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	o := simOptions{
-		seed: simSeed(t), seeds: 1, devices: 8, ops: 150, faults: false, chaos: false,
+		seed: simSeed(t), seeds: 1, devices: 8, ops: 150, faults: false, chaos: false, tokenTTL: time.Minute,
 		databaseURL: sqltest.PostgresURL(t),
 		wrapEngine:  func(e mobile.SyncEngine) mobile.SyncEngine { return withoutDeletes{e} },
 	}

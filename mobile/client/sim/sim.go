@@ -40,6 +40,10 @@ type Store interface {
 	domain.Writer
 	domain.RecordStore
 	synctest.SnapshotReader
+	// ChangesForScope and Outcomes read the change history and the
+	// outcomes the server recorded (domain.SyncStore).
+	ChangesForScope(ctx context.Context, f domain.ScopeFilter, after int64, maxRows int) (domain.ChangePage, error)
+	Outcomes(ctx context.Context, orgID, clientID string, afterMutationID int64) ([]domain.MutationOutcome, error)
 }
 
 // Config describes a campaign.

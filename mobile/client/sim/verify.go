@@ -53,8 +53,27 @@ func (w *world) quiesce(ctx context.Context) error {
 // verify runs the end-of-campaign checks and fills the report's
 // divergences.
 func (w *world) verify(ctx context.Context) {
+	log, err := w.changeLog(ctx)
+	if err != nil {
+		w.diverge("", "read the change history: %v", err)
+		return
+	}
+	w.verifyHistory(log)
+	byOrigin := map[string]map[int64][]int64{} // client id → mutation id → seqs
+	for _, row := range log {
+		if o := row.Origin; o.ClientID != "" {
+			if byOrigin[o.ClientID] == nil {
+				byOrigin[o.ClientID] = map[int64][]int64{}
+			}
+			if seqs := byOrigin[o.ClientID][o.MutationID]; !slices.Contains(seqs, row.Seq) {
+				byOrigin[o.ClientID][o.MutationID] = append(seqs, row.Seq)
+			}
+		}
+	}
 	for _, d := range w.devs {
 		w.verifyDevice(ctx, d)
+		w.verifyApplied(d, byOrigin[d.c.ClientID()])
+		w.verifyDelivered(ctx, d)
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(w.deleted), func(a, b synctest.Key) int { return strings.Compare(a.ID, b.ID) }) {
 		if _, err := w.cfg.Store.FindRecord(ctx, w.cfg.OrgID, k.Kind, k.ID); err == nil {
@@ -224,4 +243,81 @@ func (r *Report) Summary() string {
 		}
 	}
 	return b.String()
+}
+
+// changeLog reads the organization's whole change history (the campaign
+// prunes nothing).
+func (w *world) changeLog(ctx context.Context) ([]domain.ChangeRow, error) {
+	f := domain.ScopeFilter{OrgID: w.cfg.OrgID, UserID: w.cfg.Office.UserID, Role: w.cfg.Office.Role}
+	var rows []domain.ChangeRow
+	for after := int64(0); ; {
+		page, err := w.cfg.Store.ChangesForScope(ctx, f, after, 5000)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, page.Rows...)
+		if !page.More || page.UpTo <= after {
+			return rows, nil
+		}
+		after = page.UpTo
+	}
+}
+
+// verifyHistory checks that no record was written again after it was
+// deleted: a deletion is final.
+func (w *world) verifyHistory(log []domain.ChangeRow) {
+	deletedAt := map[synctest.Key]int64{}
+	for _, row := range log {
+		k := synctest.Key{Kind: row.Kind, ID: row.EntityID}
+		switch row.Op {
+		case domain.OpDelete:
+			if _, ok := deletedAt[k]; !ok {
+				deletedAt[k] = row.Seq
+			}
+		case domain.OpUpsert, domain.OpGrant:
+			if at, ok := deletedAt[k]; ok && row.Seq > at {
+				w.diverge(row.EntityID, "%s %s was deleted at %d and written again (%s) at %d", row.Kind, row.EntityID, at, row.Op, row.Seq)
+			}
+		}
+	}
+}
+
+// verifyApplied checks each acknowledged mutation that must change
+// something (a create, a new value of a field) did, in exactly one
+// transaction; and that no mutation was applied twice.
+func (w *world) verifyApplied(d *simDevice, seqs map[int64][]int64) {
+	who := fmt.Sprintf("device %d (%s)", d.n, short(d.spec.UserID))
+	for id, s := range seqs {
+		if len(s) > 1 {
+			w.diverge(d.made[id].id, "%s: mutation %d was applied in %d transactions %v", who, id, len(s), s)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(d.made)) {
+		m := d.made[id]
+		if _, ok := d.outcomes[id]; ok {
+			continue // rejected, or lost its one field to a conflict
+		}
+		if !m.create && m.field == "" {
+			continue // may be a no-op (a status already set)
+		}
+		if len(seqs[id]) == 0 {
+			w.diverge(m.id, "%s: acknowledged mutation %d on %s %s left no change on the server", who, id, m.kind, m.id)
+		}
+	}
+}
+
+// verifyDelivered checks that every outcome the server recorded for the
+// device reached it.
+func (w *world) verifyDelivered(ctx context.Context, d *simDevice) {
+	outs, err := w.cfg.Store.Outcomes(ctx, w.cfg.OrgID, d.c.ClientID(), 0)
+	if err != nil {
+		w.diverge("", "device %d: read its outcomes: %v", d.n, err)
+		return
+	}
+	for _, o := range outs {
+		got, ok := d.outcomes[o.MutationID]
+		if !ok || got.Kind != o.Kind || got.Code != o.Code {
+			w.diverge(d.made[o.MutationID].id, "device %d: the %s %s of mutation %d never reached it", d.n, o.Kind, o.Code, o.MutationID)
+		}
+	}
 }

@@ -75,6 +75,9 @@ func (w *world) verify(ctx context.Context) {
 		w.verifyApplied(d, byOrigin[d.c.ClientID()])
 		w.verifyDelivered(ctx, d)
 	}
+	if w.rep.Diverged() {
+		w.serverHistory(log)
+	}
 	for _, k := range slices.SortedFunc(maps.Keys(w.deleted), func(a, b synctest.Key) int { return strings.Compare(a.ID, b.ID) }) {
 		if _, err := w.cfg.Store.FindRecord(ctx, w.cfg.OrgID, k.Kind, k.ID); err == nil {
 			w.diverge(k.ID, "deleted %s %s is live again on the server", k.Kind, k.ID)
@@ -319,5 +322,28 @@ func (w *world) verifyDelivered(ctx context.Context, d *simDevice) {
 		if !ok || got.Kind != o.Kind || got.Code != o.Code {
 			w.diverge(d.made[o.MutationID].id, "device %d: the %s %s of mutation %d never reached it", d.n, o.Kind, o.Code, o.MutationID)
 		}
+	}
+}
+
+// serverHistory adds the change rows of the first differing record to its
+// history: what the server recorded, transaction by transaction.
+func (w *world) serverHistory(log []domain.ChangeRow) {
+	id := uuidRE.FindString(w.rep.History[0])
+	clients := map[string]int{}
+	for _, d := range w.devs {
+		clients[d.c.ClientID()] = d.n
+	}
+	for _, row := range log {
+		if row.EntityID != id {
+			continue
+		}
+		line := fmt.Sprintf("server seq %d: %s %s version %d", row.Seq, row.Op, row.Kind, row.Version)
+		if row.TargetUser != "" {
+			line += " for user " + short(row.TargetUser)
+		}
+		if o := row.Origin; o.ClientID != "" {
+			line += fmt.Sprintf(" (device %d mutation %d)", clients[o.ClientID], o.MutationID)
+		}
+		w.rep.History = append(w.rep.History, line)
 	}
 }

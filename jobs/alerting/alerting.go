@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -145,25 +146,40 @@ func (h *Handler) RunOutcome(ctx context.Context, task domain.AlertLevelTask) (O
 	}
 	msg := compose(lead, task.Level)
 	var retry error
+	var lanes [][]job
 	for _, u := range recipients {
 		ds, err := h.deliveries(ctx, u, task.Level)
 		if err != nil && retry == nil {
 			retry = err
 		}
-		for _, d := range ds {
-			res, err := h.deliver(ctx, sys, lead, task.Level, u, d, msg)
-			switch {
-			case err != nil && retry == nil:
-				retry = err
-			case res == resultDelivered:
-				out.Delivered++
-			case res == resultSkipped:
-				out.Skipped++
-			case res == resultFailed:
-				out.Failed++
+		lanes = append(lanes, laneOf(u, ds)...)
+	}
+	outcomes := h.sendAll(ctx, lead, task.Level, lanes, msg)
+	var record []outcome
+	for _, o := range outcomes {
+		switch {
+		case o.err != nil:
+			if retry == nil {
+				retry = o.err
 			}
+		case o.res == resultSkipped:
+			out.Skipped++
+		default:
+			record = append(record, o)
 		}
 	}
+	recorded, err := h.record(ctx, sys, record)
+	if err != nil {
+		return out, err
+	}
+	for _, o := range recorded {
+		if o.res == resultFailed {
+			out.Failed++
+		} else {
+			out.Delivered++
+		}
+	}
+	out.Skipped += len(record) - len(recorded)
 	return out, retry
 }
 
@@ -276,17 +292,76 @@ const (
 	resultFailed
 )
 
-// deliver sends one message unless an earlier run did, and records it.
-func (h *Handler) deliver(ctx context.Context, sys domain.Principal, lead *domain.Lead, level int, u *domain.User, d delivery, msg composed) (result, error) {
-	st := h.d.Store
+// job is one delivery to one user.
+type job struct {
+	user *domain.User
+	d    delivery
+}
+
+// laneOf groups a user's deliveries into lanes that run one after another
+// within and in parallel across: a device's alert then its poke (so a
+// token found dead on the first is not tried again), each number, each
+// address.
+func laneOf(u *domain.User, ds []delivery) [][]job {
+	byTarget := map[string]int{}
+	var lanes [][]job
+	for _, d := range ds {
+		key := d.target
+		if d.channel == domain.ChannelVoice {
+			key = "voice:" + key
+		}
+		i, ok := byTarget[key]
+		if !ok {
+			i = len(lanes)
+			byTarget[key] = i
+			lanes = append(lanes, nil)
+		}
+		lanes[i] = append(lanes[i], job{user: u, d: d})
+	}
+	return lanes
+}
+
+// outcome is what became of one delivery: res, and the notification that
+// records it (nil when skipped), or err to retry.
+type outcome struct {
+	res   result
+	n     *domain.Notification
+	prune *domain.Device // a device whose token the provider declared dead
+	err   error
+}
+
+// sendAll runs the lanes concurrently: a level's push, SMS, call and
+// email go out together rather than one provider round trip after another.
+func (h *Handler) sendAll(ctx context.Context, lead *domain.Lead, level int, lanes [][]job, msg composed) []outcome {
+	results := make([][]outcome, len(lanes))
+	var wg gosync.WaitGroup
+	for i, lane := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, j := range lane {
+				results[i] = append(results[i], h.send(ctx, lead, level, j.user, j.d, msg))
+			}
+		}()
+	}
+	wg.Wait()
+	var out []outcome
+	for _, r := range results {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// send delivers one message unless an earlier run did.
+func (h *Handler) send(ctx context.Context, lead *domain.Lead, level int, u *domain.User, d delivery, msg composed) outcome {
 	if d.device != nil && d.device.PushToken == "" {
-		return resultSkipped, nil // pruned earlier in this run
+		return outcome{res: resultSkipped} // pruned earlier in this lane
 	}
 	id := domain.StableID("notify", lead.ID, fmt.Sprint(level), u.ID, string(d.channel), d.target)
-	if _, err := st.FindRecord(ctx, lead.OrgID, domain.KindNotification, id); err == nil {
-		return resultSkipped, nil
+	if _, err := h.d.Store.FindRecord(ctx, lead.OrgID, domain.KindNotification, id); err == nil {
+		return outcome{res: resultSkipped}
 	} else if !domain.IsCode(err, domain.CodeNotFound) {
-		return 0, err
+		return outcome{err: err}
 	}
 	s := h.d.Senders
 	var sender any
@@ -314,7 +389,7 @@ func (h *Handler) deliver(ctx context.Context, sys domain.Principal, lead *domai
 	}
 	n.ID = id
 	now := h.d.Clock.Now()
-	res := resultDelivered
+	o := outcome{res: resultDelivered, n: n}
 	switch {
 	case err == nil:
 		n.Status, n.SentAt = domain.NotificationSent, &now
@@ -322,39 +397,60 @@ func (h *Handler) deliver(ctx context.Context, sys domain.Principal, lead *domai
 			n.Status = domain.NotificationOutbox
 		}
 	case push.IsPermanent(err):
-		res = resultFailed
+		o.res = resultFailed
 		n.Status, n.ErrorMsg = domain.NotificationFailed, errorText(err)
 		h.d.Log.WarnContext(ctx, "alert delivery failed for good", slog.String("channel", string(d.channel)),
 			slog.String("user_id", u.ID), slog.String("lead_id", lead.ID), slog.String("error", errorText(err)))
-	default:
-		return 0, fmt.Errorf("alerting: %s to user %s: %w", d.channel, u.ID, err)
-	}
-	werr := st.Write(ctx, sys, func(tx domain.Tx) error {
 		if errors.Is(err, push.ErrTokenInvalid) && d.device != nil {
-			// The provider says the token is dead: forget it, so no
-			// later alert tries it again until the app registers anew.
-			if rec, ferr := tx.Find(domain.KindDevice, d.device.ID); ferr == nil {
-				dev := rec.(*domain.Device)
-				if dev.PushToken == d.device.PushToken {
-					dev.PushToken = ""
-					if uerr := tx.Update(dev); uerr != nil {
-						return uerr
+			dead := *d.device
+			o.prune = &dead
+			d.device.PushToken = "" // the device's other messages this lane are moot
+		}
+	default:
+		return outcome{err: fmt.Errorf("alerting: %s to user %s: %w", d.channel, u.ID, err)}
+	}
+	return o
+}
+
+// record stores the run's deliveries in one transaction (one organization
+// lock instead of one per message) and prunes dead tokens. A delivery a
+// concurrent run recorded first is left out of the answer. The window in
+// which a crash can repeat a message on retry is from a send to this
+// commit: the messages of one level, a second at most.
+func (h *Handler) record(ctx context.Context, sys domain.Principal, os []outcome) ([]outcome, error) {
+	if len(os) == 0 {
+		return nil, nil
+	}
+	var kept []outcome
+	err := h.d.Store.Write(ctx, sys, func(tx domain.Tx) error {
+		kept = kept[:0]
+		for _, o := range os {
+			if o.prune != nil {
+				// The provider says the token is dead: forget it, so no
+				// later alert tries it until the app registers anew.
+				if rec, err := tx.Find(domain.KindDevice, o.prune.ID); err == nil {
+					dev := rec.(*domain.Device)
+					if dev.PushToken == o.prune.PushToken {
+						dev.PushToken = ""
+						if err := tx.Update(dev); err != nil {
+							return err
+						}
 					}
 				}
 			}
+			if _, err := tx.Find(domain.KindNotification, o.n.ID); err == nil {
+				continue
+			} else if !domain.IsCode(err, domain.CodeNotFound) {
+				return err
+			}
+			if err := tx.Create(o.n); err != nil {
+				return err
+			}
+			kept = append(kept, o)
 		}
-		return tx.Create(n)
+		return nil
 	})
-	if domain.IsCode(werr, domain.CodeConflict) {
-		return resultSkipped, nil // a concurrent run recorded it first
-	}
-	if werr != nil {
-		return 0, werr
-	}
-	if errors.Is(err, push.ErrTokenInvalid) && d.device != nil {
-		d.device.PushToken = "" // the device's other messages this run are moot
-	}
-	return res, nil
+	return kept, err
 }
 
 // errorText keeps a provider error short and free of the message content.

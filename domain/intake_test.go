@@ -1,6 +1,10 @@
 package domain
 
-import "testing"
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+)
 
 func TestIntakeValidate(t *testing.T) {
 	ok := IntakeRequest{Source: " Web_Form ", FirstName: " Pat ", Email: " Pat@Example.COM ", Phone: "+12485550177"}
@@ -39,4 +43,26 @@ func TestIntakeValidate(t *testing.T) {
 	if ok.SamePerson(l) {
 		t.Error("another phone is the same person")
 	}
+}
+
+// FuzzIntake feeds intake bodies through decoding, normalisation and
+// validation: nothing panics, and whatever passes has a source intake
+// accepts, a way to reach the person and, if any, an E.164 phone.
+func FuzzIntake(f *testing.F) {
+	f.Add([]byte(`{"source":"web_form","first_name":"Pat","phone":"+12485550177"}`))
+	f.Add([]byte(`{"source":"angi","last_name":"Lee","email":"a@b.co","skills":["x"]}`))
+	f.Add([]byte(`{"source":"","email":"\u0000@x"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r IntakeRequest
+		if json.Unmarshal(body, &r) != nil {
+			return
+		}
+		r.Normalize()
+		if r.Validate() != nil {
+			return
+		}
+		if !slices.Contains(IntakeSources, r.Source) || (r.Email == "" && r.Phone == "") || (r.Phone != "" && !IsE164(r.Phone)) {
+			t.Fatalf("accepted %+v", r)
+		}
+	})
 }

@@ -37,7 +37,7 @@ type AlertSettings struct {
 	SMTPFrom           string
 }
 
-// alertEnvVars document the alert settings (appended to envVars).
+// alertEnvVars document the alert settings (part of envVars).
 var alertEnvVars = []envVar{
 	{"FIELDSYNC_FCM_CREDENTIALS_FILE", "(local outbox)", "path of the Firebase service-account JSON file; set to send push notifications through FCM"},
 	{"FIELDSYNC_FCM_ENDPOINT", "https://fcm.googleapis.com/v1", "FCM API base URL (a local endpoint for tests and benchmarks)"},
@@ -166,5 +166,3 @@ func (s *system) mountAdmin(app *fiber.App) {
 		},
 	})
 }
-
-func init() { envVars = append(envVars, alertEnvVars...) }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,7 +54,10 @@ type envVar struct {
 	Name, Default, Help string
 }
 
-var envVars = []envVar{
+var envVars = slices.Concat(coreEnvVars, alertEnvVars)
+
+// coreEnvVars are the settings of the API, the worker and the stores.
+var coreEnvVars = []envVar{
 	{"FIELDSYNC_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP API listens on"},
 	{"FIELDSYNC_WORKER_HTTP_ADDR", "127.0.0.1:9091", "address `fieldsync worker` serves /healthz, /readyz and /metrics on"},
 	{"FIELDSYNC_DATA_DIR", "./data", "directory for the embedded default's files (SQLite database, photo directory, dev keys)"},

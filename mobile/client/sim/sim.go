@@ -178,7 +178,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("sim: first sync of device %d: %w", d.n, err)
 		}
 	}
+	var before FaultCounts
 	if cfg.Proxy != nil {
+		before = cfg.Proxy.Counts() // a proxy may serve several campaigns
 		cfg.Proxy.SetFaults(cfg.Faults)
 	}
 	runCtx, stop := context.WithCancel(ctx)
@@ -195,7 +197,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Proxy != nil {
 		cfg.Proxy.SetFaults(Faults{})
-		w.rep.Faults = cfg.Proxy.Counts()
+		now := cfg.Proxy.Counts()
+		w.rep.Faults = FaultCounts{Dropped: now.Dropped - before.Dropped, Delayed: now.Delayed - before.Delayed,
+			Cut: now.Cut - before.Cut, CutAll: now.CutAll - before.CutAll}
 	}
 	if err := w.quiesce(ctx); err != nil {
 		return nil, err

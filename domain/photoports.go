@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -54,6 +55,32 @@ type PartStore interface {
 	// key or no parts.
 	Compose(ctx context.Context, dst string, parts []string, contentType string) (BlobInfo, error)
 }
+
+// MultipartPart is one stored part of a multipart upload.
+type MultipartPart struct {
+	Number int    `json:"n"`
+	ETag   string `json:"e"`
+	Size   int64  `json:"s"`
+}
+
+// MultipartStore writes one object as numbered parts that become the object
+// without being copied (S3 multipart uploads on MinIO). A multipart upload
+// survives the process that started it, so any replica may add parts.
+type MultipartStore interface {
+	// StartMultipart begins a multipart upload to key and returns its id.
+	StartMultipart(ctx context.Context, key, contentType string) (string, error)
+	// PutPart stores part number n (1 to 10000) of the upload. Every part
+	// but the last must be at least MinMultipartPart bytes on MinIO.
+	PutPart(ctx context.Context, key, id string, n int, r io.Reader, size int64) (MultipartPart, error)
+	// CompleteMultipart makes the parts, in ascending number, the object at
+	// key. Returns CodeInvalid if a part is missing or too small.
+	CompleteMultipart(ctx context.Context, key, id string, parts []MultipartPart) (BlobInfo, error)
+	// AbortMultipart drops the upload and its parts; an unknown id is not an error.
+	AbortMultipart(ctx context.Context, key, id string) error
+}
+
+// MinMultipartPart is S3's smallest part but the last.
+const MinMultipartPart = 5 << 20
 
 // BlobSigner issues URLs that fetch one object without other credentials
 // until ttl has passed.

@@ -92,20 +92,26 @@ func CheckPixels(width, height int) error {
 // in the database and its bytes in the blob store, so any server replica can
 // take the next request.
 type Upload struct {
-	ID        string
-	OrgID     string
-	PhotoID   string
-	UserID    string // who created it
-	Length    int64  // the declared total (Upload-Length)
-	Offset    int64  // bytes received and stored
-	SHA256    string // the photo's declared content hash (hex)
-	Parts     []UploadPart
-	HashState []byte // the running SHA-256 over bytes [0, Offset), marshaled
-	Content   string // the sniffed content type, once known
-	Complete  bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	ExpiresAt time.Time
+	ID      string
+	OrgID   string
+	PhotoID string
+	UserID  string // who created it
+	Length  int64  // the declared total (Upload-Length)
+	Offset  int64  // bytes received and stored
+	SHA256  string // the photo's declared content hash (hex)
+	// MultipartID and Chunks are the multipart upload of the photo's
+	// original: the full-size parts received so far, bytes [0, sum of
+	// their sizes). Parts (the tail) holds the bytes received after them,
+	// less than one part, as plain objects until a part is full.
+	MultipartID string
+	Chunks      []MultipartPart
+	Parts       []UploadPart
+	HashState   []byte // the running SHA-256 over bytes [0, Offset), marshaled
+	Content     string // the sniffed content type, once known
+	Complete    bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	ExpiresAt   time.Time
 }
 
 // UploadPart is one stored run of an upload's bytes.

@@ -44,7 +44,11 @@ type UploadsConfig struct {
 	Photos  domain.PhotoStore
 	Blobs   domain.BlobStore
 	Parts   domain.PartStore
-	Writer  domain.Writer
+	// Multipart, if set, takes the bytes as a multipart upload of the final
+	// object (no second copy at the end); otherwise the parts are separate
+	// objects joined by Parts.Compose.
+	Multipart domain.MultipartStore
+	Writer    domain.Writer
 	// Signer issues download URLs straight from the store (MinIO). Without
 	// one the server signs its own /v1/blobs/... URLs with URLKey and
 	// serves the bytes itself (the directory store of `fieldsync dev`).
@@ -356,6 +360,11 @@ func (u *uploads) terminate(c *fiber.Ctx) error {
 // discard removes an upload's parts and then its row, so a failure part way
 // leaves the row for housekeeping to retry.
 func (u *uploads) discard(ctx context.Context, up *domain.Upload) error {
+	if up.MultipartID != "" && u.Multipart != nil && !up.Complete {
+		if err := u.Multipart.AbortMultipart(ctx, domain.OriginalKey(up.OrgID, up.SHA256), up.MultipartID); err != nil {
+			return err
+		}
+	}
 	if err := u.deletePrefix(ctx, domain.UploadPrefix(up.OrgID, up.ID)); err != nil {
 		return err
 	}
@@ -474,7 +483,20 @@ func (u *uploads) finish(ctx context.Context, p domain.Principal, up *domain.Upl
 			"the uploaded bytes do not hash to the photo's sha256; the upload was discarded"))
 	}
 	key := domain.OriginalKey(up.OrgID, up.SHA256)
-	if _, err := u.Blobs.Stat(ctx, key); domain.IsCode(err, domain.CodeNotFound) {
+	if up.MultipartID != "" {
+		if err := u.completeMultipart(ctx, up, key); err != nil {
+			if !domain.IsCode(err, domain.CodeInvalid) {
+				return err
+			}
+			// The parts cannot be joined (two requests raced on one part):
+			// the upload starts over rather than fail for ever.
+			if derr := u.discard(ctx, up); derr != nil {
+				return derr
+			}
+			_ = u.setUploadState(ctx, p, up.PhotoID, domain.UploadPartial, domain.UploadPending)
+			return domain.WrapError(domain.CodeUploadExpired, err, "this upload's parts could not be joined; create a new upload")
+		}
+	} else if _, err := u.Blobs.Stat(ctx, key); domain.IsCode(err, domain.CodeNotFound) {
 		keys := make([]string, len(up.Parts))
 		for i, part := range up.Parts {
 			keys[i] = part.Key

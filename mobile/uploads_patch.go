@@ -67,6 +67,9 @@ func (u *uploads) patch(c *fiber.Ctx) error {
 	if want != nil {
 		reqHash = sha256.New()
 	}
+	if u.Multipart != nil {
+		return u.patchMultipart(c, p, up, want, running, reqHash)
+	}
 
 	buf := u.buffer()
 	defer u.release(buf)

@@ -61,7 +61,7 @@ func (allowAll) Allow(context.Context, string, domain.RateLimit) (domain.RateDec
 type photoEnv struct {
 	t        testing.TB
 	store    *sqlstore.Store
-	blobs    blobtest.PartsStore
+	blobs    photoStore
 	clock    *stepClock
 	org      *domain.Organization
 	tech     *domain.User
@@ -83,9 +83,16 @@ const (
 
 func (k storeKind) String() string { return [...]string{"dir", "minio"}[k] }
 
+// photoStore is what the upload routes need of a blob store.
+type photoStore interface {
+	domain.BlobStore
+	domain.PartStore
+	domain.MultipartStore
+}
+
 // newBlobs opens a blob store of kind; a MinIO store gets its own bucket on
 // the shared real server.
-func newBlobs(t testing.TB, kind storeKind) blobtest.PartsStore {
+func newBlobs(t testing.TB, kind storeKind) photoStore {
 	t.Helper()
 	if kind == dirStore {
 		d, err := blob.NewDir(t.TempDir())
@@ -130,7 +137,10 @@ func newPhotoEnv(t testing.TB, kind storeKind, tweak ...func(*UploadsConfig)) *p
 	e.tokens = auth.NewTokens(e.keys, nil, time.Hour)
 	e.cfg = UploadsConfig{
 		Uploads: e.store, Photos: e.store, Blobs: e.blobs, Parts: e.blobs, Writer: e.store,
-		URLKey: []byte("0123456789abcdef0123456789abcdef"), Clock: e.clock, PartSize: 64 << 10,
+		URLKey: []byte("0123456789abcdef0123456789abcdef"), Clock: e.clock, PartSize: 64 << 10, Multipart: e.blobs,
+	}
+	if kind == minioStore {
+		e.cfg.PartSize = domain.MinMultipartPart // S3's smallest part but the last
 	}
 	for _, f := range tweak {
 		f(&e.cfg)
@@ -141,7 +151,7 @@ func newPhotoEnv(t testing.TB, kind storeKind, tweak ...func(*UploadsConfig)) *p
 
 // serve starts one server process's worth of application on its own
 // listener, database pool and blob client, as another replica would be.
-func (e *photoEnv) serve(st *sqlstore.Store, blobs blobtest.PartsStore) string {
+func (e *photoEnv) serve(st *sqlstore.Store, blobs photoStore) string {
 	e.t.Helper()
 	svc, err := auth.NewService(auth.Config{Users: st, Sessions: st, Limiter: allowAll{}, Keys: e.keys})
 	if err != nil {
@@ -149,6 +159,9 @@ func (e *photoEnv) serve(st *sqlstore.Store, blobs blobtest.PartsStore) string {
 	}
 	cfg := e.cfg
 	cfg.Uploads, cfg.Photos, cfg.Writer, cfg.Blobs, cfg.Parts = st, st, st, blobs, blobs
+	if cfg.Multipart != nil {
+		cfg.Multipart = blobs
+	}
 	app := New(Config{Auth: svc, Users: st, Records: st, Uploads: &cfg})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -348,50 +361,64 @@ func stores() []storeKind { return []storeKind{dirStore, minioStore} }
 // another replica does.
 func TestUploadResumesAfterRandomCuts(t *testing.T) {
 	for _, kind := range stores() {
-		t.Run(kind.String(), func(t *testing.T) {
-			t.Parallel()
-			e := newPhotoEnv(t, kind)
-			second := e.serve(sqltest.Reopen(t, e.store), newBlobsLike(t, kind, e.blobs))
-			rng := rand.New(rand.NewPCG(7, uint64(kind)))
-			for round := range 3 {
-				data := jpegBytes(uint64(100+round), 300<<10+rng.IntN(200<<10))
-				ph := e.photo(data)
-				loc := e.mustCreate(e.base, ph)
-				servers := []string{e.base, second}
-				var off int64
-				for cut := 0; off < int64(len(data)); cut++ {
-					srv := servers[cut%2]
-					if got := e.offset(srv, loc); got < off {
-						t.Fatalf("offset went back from %d to %d", off, got)
-					} else {
-						off = got
-					}
-					rest := data[off:]
-					if cut < 12 && len(rest) > 1 {
-						e.cutPatch(srv, loc, off, rest, rng.IntN(len(rest)))
-						continue
-					}
-					a := e.patch(srv, loc, off, rest, nil)
-					if a.status != http.StatusNoContent {
-						t.Fatalf("final PATCH: %d %+v", a.status, a.problem)
-					}
-					off = int64(len(data))
-				}
-				if got := e.offset(second, loc); got != int64(len(data)) {
-					t.Fatalf("final offset %d, want %d", got, len(data))
-				}
-				e.requireStored(ph, data)
-				// The next round's photo is another object.
-				if err := e.blobs.Delete(t.Context(), domain.OriginalKey(e.org.ID, sha(data))); err != nil {
-					t.Fatal(err)
-				}
+		for _, multipart := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/multipart=%v", kind, multipart), func(t *testing.T) {
+				t.Parallel()
+				resumeAfterCuts(t, kind, multipart)
+			})
+		}
+	}
+}
+
+func resumeAfterCuts(t *testing.T, kind storeKind, multipart bool) {
+	e := newPhotoEnv(t, kind, func(c *UploadsConfig) {
+		if !multipart {
+			c.Multipart, c.PartSize = nil, 64<<10
+		}
+	})
+	second := e.serve(sqltest.Reopen(t, e.store), newBlobsLike(t, kind, e.blobs))
+	rng := rand.New(rand.NewPCG(7, uint64(kind)))
+	for round := range 3 {
+		size := 300<<10 + rng.IntN(200<<10)
+		if e.cfg.PartSize > size/2 {
+			size = 2*e.cfg.PartSize + rng.IntN(e.cfg.PartSize) // several full parts and a short last one
+		}
+		data := jpegBytes(uint64(100+round), size)
+		ph := e.photo(data)
+		loc := e.mustCreate(e.base, ph)
+		servers := []string{e.base, second}
+		var off int64
+		for cut := 0; off < int64(len(data)); cut++ {
+			srv := servers[cut%2]
+			if got := e.offset(srv, loc); got < off {
+				t.Fatalf("offset went back from %d to %d", off, got)
+			} else {
+				off = got
 			}
-		})
+			rest := data[off:]
+			if cut < 12 && len(rest) > 1 {
+				e.cutPatch(srv, loc, off, rest, rng.IntN(len(rest)))
+				continue
+			}
+			a := e.patch(srv, loc, off, rest, nil)
+			if a.status != http.StatusNoContent {
+				t.Fatalf("final PATCH: %d %+v", a.status, a.problem)
+			}
+			off = int64(len(data))
+		}
+		if got := e.offset(second, loc); got != int64(len(data)) {
+			t.Fatalf("final offset %d, want %d", got, len(data))
+		}
+		e.requireStored(ph, data)
+		// The next round's photo is another object.
+		if err := e.blobs.Delete(t.Context(), domain.OriginalKey(e.org.ID, sha(data))); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
 // newBlobsLike opens a second client on the same store as first.
-func newBlobsLike(t testing.TB, kind storeKind, first blobtest.PartsStore) blobtest.PartsStore {
+func newBlobsLike(t testing.TB, kind storeKind, first photoStore) photoStore {
 	t.Helper()
 	if kind == dirStore {
 		return first // one directory; a second process would open the same path
@@ -443,6 +470,24 @@ func TestUploadChecksum(t *testing.T) {
 		t.Fatalf("last PATCH: %d %+v", a.status, a.problem)
 	}
 	e.requireStored(ph, data)
+}
+
+// An upload whose length is a whole number of parts ends on a full part.
+func TestUploadOfWholeParts(t *testing.T) {
+	t.Parallel()
+	e := newPhotoEnv(t, dirStore)
+	for _, n := range []int{1, 3} {
+		data := jpegBytes(uint64(40+n), n*e.cfg.PartSize)
+		ph := e.photo(data)
+		loc := e.mustCreate(e.base, ph)
+		if a := e.patch(e.base, loc, 0, data, nil); a.status != http.StatusNoContent {
+			t.Fatalf("%d parts: %d %+v", n, a.status, a.problem)
+		}
+		e.requireStored(ph, data)
+		if err := e.blobs.Delete(t.Context(), domain.OriginalKey(e.org.ID, sha(data))); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // Bytes that are not JPEG, PNG or WebP are refused on their first PATCH,

@@ -25,6 +25,9 @@ func (s *system) uploadsConfig() *mobile.UploadsConfig {
 	cfg := &mobile.UploadsConfig{
 		Uploads: s.store, Photos: s.store, Blobs: s.blobs, Parts: parts, Writer: s.store, Clock: s.clock,
 	}
+	if mp, ok := s.blobs.(domain.MultipartStore); ok {
+		cfg.Multipart = mp
+	}
 	if signer, ok := s.blobs.(domain.BlobSigner); ok {
 		cfg.Signer = signer
 		return cfg

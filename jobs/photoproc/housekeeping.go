@@ -122,9 +122,14 @@ func (h *Housekeeper) SweepOnce(ctx context.Context) (Swept, error) {
 	return s, firstErr
 }
 
-// removeUpload deletes an upload's parts, then its row; a photo left
+// removeUpload drops an upload's multipart upload and parts, then its row; a photo left
 // half-uploaded goes back to pending, so the device uploads it again.
 func (h *Housekeeper) removeUpload(ctx context.Context, up *domain.Upload) error {
+	if mp, ok := h.Blobs.(domain.MultipartStore); ok && up.MultipartID != "" && !up.Complete {
+		if err := mp.AbortMultipart(ctx, domain.OriginalKey(up.OrgID, up.SHA256), up.MultipartID); err != nil {
+			return err
+		}
+	}
 	if err := deletePrefix(ctx, h.Blobs, domain.UploadPrefix(up.OrgID, up.ID), time.Time{}); err != nil {
 		return err
 	}

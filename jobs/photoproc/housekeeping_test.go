@@ -45,6 +45,18 @@ func TestHousekeeping(t *testing.T) {
 	if err := e.store.CreateUpload(ctx, up); err != nil {
 		t.Fatal(err)
 	}
+	// Its multipart upload holds a part too.
+	mpKey := domain.OriginalKey(e.org.ID, half.SHA256)
+	var err error
+	if up.MultipartID, err = e.blobs.StartMultipart(ctx, mpKey, domain.ContentJPEG); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.blobs.PutPart(ctx, mpKey, up.MultipartID, 1, bytes.NewReader([]byte("part")), 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.AdvanceUpload(ctx, up, 0); err != nil {
+		t.Fatal(err)
+	}
 	put(domain.UploadPrefix(e.org.ID, up.ID) + "000000000000000-aa")
 	put(domain.UploadPrefix(e.org.ID, uuid.NewString()) + "000000000000000-bb")
 
@@ -71,6 +83,9 @@ func TestHousekeeping(t *testing.T) {
 	}
 	if _, err := e.store.FindUpload(ctx, e.org.ID, up.ID); !domain.IsCode(err, domain.CodeNotFound) {
 		t.Errorf("expired upload row: %v", err)
+	}
+	if _, err := e.blobs.CompleteMultipart(ctx, mpKey, up.MultipartID, []domain.MultipartPart{{Number: 1}}); !domain.IsCode(err, domain.CodeInvalid) {
+		t.Errorf("the expired upload's multipart upload is still there: %v", err)
 	}
 	if got := e.reload(t, half.ID); got.UploadState != domain.UploadPending {
 		t.Errorf("abandoned photo upload_state %q, want pending", got.UploadState)

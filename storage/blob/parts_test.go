@@ -17,3 +17,15 @@ func TestMinIOPartsConformance(t *testing.T) {
 		return newMinIO(t, minioConfig(t, newBucketName()))
 	})
 }
+
+func TestDirMultipartConformance(t *testing.T) {
+	blobtest.RunMultipartConformance(t, func(t *testing.T) blobtest.MultipartStore {
+		return newDir(t, t.TempDir())
+	})
+}
+
+func TestMinIOMultipartConformance(t *testing.T) {
+	blobtest.RunMultipartConformance(t, func(t *testing.T) blobtest.MultipartStore {
+		return newMinIO(t, minioConfig(t, newBucketName()))
+	})
+}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/iswitchroofs/fieldsync/domain"
@@ -40,17 +41,32 @@ func (r *uploadRow) upload() (*domain.Upload, error) {
 		SHA256: r.SHA256, HashState: r.HashState, Content: r.Content, Complete: r.Complete,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
 	}
-	if err := json.Unmarshal([]byte(r.Parts), &u.Parts); err != nil {
+	var ps uploadParts
+	if strings.HasPrefix(r.Parts, "[") { // the column's default: no parts yet
+		if err := json.Unmarshal([]byte(r.Parts), &ps.Tail); err != nil {
+			return nil, err
+		}
+	} else if err := json.Unmarshal([]byte(r.Parts), &ps); err != nil {
 		return nil, err
 	}
+	u.MultipartID, u.Chunks, u.Parts = ps.MultipartID, ps.Chunks, ps.Tail
 	return u, nil
 }
 
-func partsJSON(parts []domain.UploadPart) string {
-	if parts == nil {
-		parts = []domain.UploadPart{}
+// uploadParts is the parts column: where the upload's bytes are (the
+// multipart upload's parts, then the tail objects after them).
+type uploadParts struct {
+	MultipartID string                 `json:"mp,omitempty"`
+	Chunks      []domain.MultipartPart `json:"chunks,omitempty"`
+	Tail        []domain.UploadPart    `json:"tail"`
+}
+
+func partsJSON(u *domain.Upload) string {
+	ps := uploadParts{MultipartID: u.MultipartID, Chunks: u.Chunks, Tail: u.Parts}
+	if ps.Tail == nil {
+		ps.Tail = []domain.UploadPart{}
 	}
-	b, _ := json.Marshal(parts) // plain structs: cannot fail
+	b, _ := json.Marshal(ps) // plain structs: cannot fail
 	return string(b)
 }
 
@@ -78,7 +94,7 @@ func (s *Store) CreateUpload(ctx context.Context, u *domain.Upload) error {
 	u.CreatedAt, u.UpdatedAt = now, now
 	row := uploadRow{
 		ID: u.ID, OrgID: u.OrgID, PhotoID: u.PhotoID, UserID: u.UserID, Length: u.Length, Offset: u.Offset,
-		SHA256: u.SHA256, Parts: partsJSON(u.Parts), HashState: u.HashState, Content: u.Content, Complete: u.Complete,
+		SHA256: u.SHA256, Parts: partsJSON(u), HashState: u.HashState, Content: u.Content, Complete: u.Complete,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: u.ExpiresAt.UTC().Truncate(time.Microsecond),
 	}
 	return s.translate(op, s.conn(ctx).Create(&row).Error)
@@ -109,7 +125,7 @@ func (s *Store) AdvanceUpload(ctx context.Context, u *domain.Upload, from int64)
 	res := s.conn(ctx).Model(&uploadRow{}).
 		Where("org_id = ? AND id = ? AND \"offset\" = ? AND complete = ?", u.OrgID, u.ID, from, false).
 		Updates(map[string]any{
-			"offset": u.Offset, "parts": partsJSON(u.Parts), "hash_state": u.HashState, "content": u.Content,
+			"offset": u.Offset, "parts": partsJSON(u), "hash_state": u.HashState, "content": u.Content,
 			"updated_at": now, "expires_at": u.ExpiresAt.UTC().Truncate(time.Microsecond),
 		})
 	if res.Error != nil {

@@ -29,6 +29,8 @@ func TestUploadStore(t *testing.T) {
 		up.Offset = 400
 		up.Parts = []domain.UploadPart{{Key: "uploads/x/0", Offset: 0, Size: 400}}
 		up.HashState = []byte{0, 1, 2, 255}
+		up.MultipartID = "mp-1"
+		up.Chunks = []domain.MultipartPart{{Number: 1, ETag: "e1", Size: 300}}
 		up.Content = domain.ContentJPEG
 		if err := s.AdvanceUpload(ctx, up, 0); err != nil {
 			t.Fatal(err)
@@ -42,7 +44,8 @@ func TestUploadStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got.Offset != 400 || len(got.Parts) != 1 || got.Parts[0] != up.Parts[0] || string(got.HashState) != string(up.HashState) ||
-			got.Content != domain.ContentJPEG || got.Complete || !got.ExpiresAt.Equal(up.ExpiresAt) {
+			got.Content != domain.ContentJPEG || got.Complete || !got.ExpiresAt.Equal(up.ExpiresAt) ||
+			got.MultipartID != "mp-1" || len(got.Chunks) != 1 || got.Chunks[0] != up.Chunks[0] {
 			t.Fatalf("stored upload: %+v", got)
 		}
 		n, err := s.UploadBytesInFlight(ctx, org.ID)

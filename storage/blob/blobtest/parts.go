@@ -76,3 +76,78 @@ func RunPartsConformance(t *testing.T, newStore func(t *testing.T) PartsStore) {
 		RequireCode(t, err, domain.CodeNotFound, "Stat after a refused Compose")
 	})
 }
+
+// MultipartStore is a blob store that can also take multipart uploads.
+type MultipartStore interface {
+	domain.BlobStore
+	domain.MultipartStore
+}
+
+// RunMultipartConformance holds an implementation of domain.MultipartStore
+// to the contract every implementation shares (parts at S3's minimum size,
+// so MinIO accepts them).
+func RunMultipartConformance(t *testing.T, newStore func(t *testing.T) MultipartStore) {
+	t.Run("PartsBecomeTheObject", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx := t.Context()
+		const part = domain.MinMultipartPart
+		want := Payload(7, 2*part+1234)
+		id, err := s.StartMultipart(ctx, "mp/a", "image/jpeg")
+		if err != nil {
+			t.Fatalf("StartMultipart: %v", err)
+		}
+		var parts []domain.MultipartPart
+		for i, n := range []int{3, 700, 9000} { // ascending, not consecutive
+			end := min((i+1)*part, len(want))
+			p, err := s.PutPart(ctx, "mp/a", id, n, bytes.NewReader(want[i*part:end]), int64(end-i*part))
+			if err != nil {
+				t.Fatalf("PutPart %d: %v", n, err)
+			}
+			parts = append(parts, p)
+		}
+		// A part sent again replaces the first.
+		again, err := s.PutPart(ctx, "mp/a", id, 700, bytes.NewReader(want[part:2*part]), part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts[1] = again
+		info, err := s.CompleteMultipart(ctx, "mp/a", id, parts)
+		if err != nil {
+			t.Fatalf("CompleteMultipart: %v", err)
+		}
+		got, ginfo := MustGet(t, s, "mp/a")
+		RequireBytes(t, got, want)
+		if info.Size != int64(len(want)) || ginfo.ContentType != "image/jpeg" {
+			t.Errorf("object: %+v / %+v", info, ginfo)
+		}
+	})
+	t.Run("AbortAndRefusals", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx := t.Context()
+		id, err := s.StartMultipart(ctx, "mp/b", "image/jpeg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PutPart(ctx, "mp/b", id, 0, bytes.NewReader([]byte("x")), 1); !domain.IsCode(err, domain.CodeInvalid) {
+			t.Errorf("part 0: %v", err)
+		}
+		p, err := s.PutPart(ctx, "mp/b", id, 1, bytes.NewReader([]byte("tiny")), 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.CompleteMultipart(ctx, "mp/b", id, nil)
+		RequireCode(t, err, domain.CodeInvalid, "CompleteMultipart of no parts")
+		if err := s.AbortMultipart(ctx, "mp/b", id); err != nil {
+			t.Fatalf("AbortMultipart: %v", err)
+		}
+		_, err = s.CompleteMultipart(ctx, "mp/b", id, []domain.MultipartPart{p})
+		RequireCode(t, err, domain.CodeInvalid, "CompleteMultipart after abort")
+		_, err = s.Stat(ctx, "mp/b")
+		RequireCode(t, err, domain.CodeNotFound, "Stat after abort")
+		if err := s.AbortMultipart(ctx, "mp/b", id); err != nil {
+			t.Errorf("second abort: %v", err)
+		}
+	})
+}

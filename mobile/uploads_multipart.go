@@ -1,0 +1,226 @@
+package mobile
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/iswitchroofs/fieldsync/domain"
+)
+
+// patchMultipart is PATCH on a store that takes multipart uploads: the
+// bytes go, PartSize at a time, into a multipart upload of the photo's
+// final object, which completes without the bytes being copied again. A
+// PATCH that ends short of a full part keeps the rest as one tail object;
+// the next PATCH reads the tail back in front of its own bytes (less than
+// one part), so every part but the last has the full size S3 requires.
+func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Upload, want []byte, running, reqHash hash.Hash) error {
+	ctx := c.UserContext()
+	// Two buffers: the next part is read from the body while the previous
+	// one is stored, so the phone's bytes and the store's writes overlap.
+	bufs := [2][]byte{u.buffer(), u.buffer()}
+	cur := 0
+	type stored struct {
+		idx  int
+		etag string
+		err  error
+	}
+	var chunks []domain.MultipartPart
+	var storing chan stored // the part being stored, if any
+	wait := func() error {
+		if storing == nil {
+			return nil
+		}
+		r := <-storing
+		storing = nil
+		if r.err == nil {
+			chunks[r.idx].ETag = r.etag
+		}
+		return r.err
+	}
+	defer func() {
+		_ = wait() // never hand a buffer back while a store reads it
+		u.release(bufs[0])
+		u.release(bufs[1])
+	}()
+	buf := bufs[cur]
+	fill, err := u.readTail(ctx, up, buf)
+	if err != nil {
+		return err
+	}
+	key := domain.OriginalKey(up.OrgID, up.SHA256)
+	from, pos, content := up.Offset, up.Offset, up.Content
+	mpID := up.MultipartID
+	// putPart stores b as the next part in the background; at most one
+	// part is in flight.
+	putPart := func(b []byte) error {
+		if err := wait(); err != nil {
+			return err
+		}
+		if mpID == "" {
+			id, err := u.Multipart.StartMultipart(ctx, key, content)
+			if err != nil {
+				return err
+			}
+			mpID = id
+		}
+		n := len(up.Chunks) + len(chunks) + 1
+		chunks = append(chunks, domain.MultipartPart{Number: n, Size: int64(len(b))})
+		done := make(chan stored, 1)
+		idx, id := len(chunks)-1, mpID
+		go func() {
+			part, err := u.Multipart.PutPart(ctx, key, id, n, bytes.NewReader(b), int64(len(b)))
+			done <- stored{idx: idx, etag: part.ETag, err: err}
+		}()
+		storing = done
+		return nil
+	}
+	body := io.LimitReader(u.bodyReader(c), up.Length-up.Offset+1)
+	var broken error
+	for {
+		if fill == len(buf) {
+			// The body's last bytes filled the last part: anything more
+			// is over Upload-Length.
+			var probe [1]byte
+			if n, _ := io.ReadFull(body, probe[:]); n > 0 {
+				return domain.Errorf(domain.CodePayloadTooLarge, "the body is longer than what is left of Upload-Length")
+			}
+			break
+		}
+		n, rerr := io.ReadFull(body, buf[fill:])
+		chunk := buf[fill : fill+n]
+		if pos+int64(n) > up.Length {
+			return domain.Errorf(domain.CodePayloadTooLarge, "the body is longer than what is left of Upload-Length")
+		}
+		if n > 0 && content == "" {
+			if int64(n) < min(domain.SniffLen, up.Length) {
+				broken = errors.Join(rerr, io.ErrUnexpectedEOF)
+				break // too few bytes to tell the type: keep none
+			}
+			ct, serr := domain.SniffImage(chunk)
+			if serr != nil {
+				return u.refuse(ctx, p, up, domain.FailureUnsupportedType, serr)
+			}
+			content = ct
+		}
+		running.Write(chunk)
+		if reqHash != nil {
+			reqHash.Write(chunk)
+		}
+		pos += int64(n)
+		fill += n
+		if fill == len(buf) && pos < up.Length {
+			if err := putPart(buf[:fill]); err != nil {
+				return err
+			}
+			cur ^= 1
+			buf, fill = bufs[cur], 0
+		}
+		if rerr == nil {
+			continue
+		}
+		if rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+			broken = rerr
+		}
+		break
+	}
+	if err := wait(); err != nil {
+		return err
+	}
+	if reqHash != nil {
+		// Parts sent for this request are not recorded: the next request
+		// sends the same part numbers again, replacing them.
+		if broken != nil {
+			return domain.WrapError(domain.CodeMalformedRequest, broken, "the body ended early; its checksum cannot be verified")
+		}
+		if subtle.ConstantTimeCompare(reqHash.Sum(nil), want) != 1 {
+			u.offsetHeaders(c, up)
+			return domain.Errorf(domain.CodeChecksumMismatch, "the body does not match Upload-Checksum; resend it from offset %d", up.Offset)
+		}
+	}
+	if pos == from {
+		u.offsetHeaders(c, up)
+		return c.SendStatus(http.StatusNoContent)
+	}
+	oldTail := up.Parts
+	var newTail []domain.UploadPart
+	switch {
+	case pos == up.Length:
+		if err := putPart(buf[:fill]); err != nil { // the last part may be short
+			return err
+		}
+		if err := wait(); err != nil {
+			return err
+		}
+	case fill > 0:
+		tailKey := partKey(up, pos-int64(fill))
+		if _, err := u.Blobs.Put(ctx, tailKey, bytes.NewReader(buf[:fill]), int64(fill), "application/octet-stream"); err != nil {
+			return err
+		}
+		newTail = []domain.UploadPart{{Key: tailKey, Offset: pos - int64(fill), Size: int64(fill)}}
+	}
+	up.MultipartID = mpID
+	up.Chunks = append(up.Chunks, chunks...)
+	up.Parts = newTail
+	up.Offset, up.Content = pos, content
+	up.HashState = marshalHash(running)
+	up.ExpiresAt = u.Clock.Now().Add(u.TTL)
+	if err := u.Uploads.AdvanceUpload(ctx, up, from); err != nil {
+		u.dropParts(ctx, newTail)
+		return err
+	}
+	u.dropParts(ctx, oldTail) // its bytes are in a part or the new tail now
+	if from == 0 {
+		if err := u.setUploadState(ctx, p, up.PhotoID, domain.UploadPending, domain.UploadPartial); err != nil {
+			u.log.WarnContext(ctx, "marking a photo as uploading failed", slog.String("photo_id", up.PhotoID), slog.String("error", err.Error()))
+		}
+	}
+	if up.Offset == up.Length {
+		if err := u.finish(ctx, p, up); err != nil {
+			return err
+		}
+	}
+	u.offsetHeaders(c, up)
+	return c.SendStatus(http.StatusNoContent)
+}
+
+// readTail reads the upload's tail objects into the front of buf and
+// returns how many bytes they hold.
+func (u *uploads) readTail(ctx context.Context, up *domain.Upload, buf []byte) (int, error) {
+	fill := 0
+	for _, part := range up.Parts {
+		if fill+int(part.Size) > len(buf) {
+			return 0, domain.Errorf(domain.CodeInternal, "the upload's tail is larger than a part")
+		}
+		rc, _, err := u.Blobs.Get(ctx, part.Key)
+		if err != nil {
+			return 0, err
+		}
+		_, err = io.ReadFull(rc, buf[fill:fill+int(part.Size)])
+		_ = rc.Close()
+		if err != nil {
+			return 0, domain.WrapError(domain.CodeUnavailable, err, "the upload's stored bytes could not be read; try again")
+		}
+		fill += int(part.Size)
+	}
+	return fill, nil
+}
+
+// completeMultipart makes the upload's parts the photo's original object.
+func (u *uploads) completeMultipart(ctx context.Context, up *domain.Upload, key string) error {
+	if _, err := u.Blobs.Stat(ctx, key); err == nil {
+		// Equal bytes were stored meanwhile (deduplication): drop ours.
+		return u.Multipart.AbortMultipart(ctx, key, up.MultipartID)
+	} else if !domain.IsCode(err, domain.CodeNotFound) {
+		return err
+	}
+	_, err := u.Multipart.CompleteMultipart(ctx, key, up.MultipartID, up.Chunks)
+	return err
+}

@@ -173,10 +173,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}()
 	// Every device starts in sync, then runs on its own: pokes, retries,
 	// periodic pulls, exactly as in the app.
-	for _, d := range w.devs {
-		if err := d.c.Sync(ctx); err != nil {
-			return nil, fmt.Errorf("sim: first sync of device %d: %w", d.n, err)
-		}
+	if err := w.syncAll(ctx); err != nil {
+		return nil, fmt.Errorf("sim: first sync: %w", err)
 	}
 	var before FaultCounts
 	if cfg.Proxy != nil {

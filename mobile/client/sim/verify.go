@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/iswitchroofs/fieldsync/domain"
@@ -15,39 +16,57 @@ import (
 	"github.com/iswitchroofs/fieldsync/sync/synctest"
 )
 
-// quiesce brings every device online with no faults and syncs each until
-// nothing is pending, then once more so each has pulled what the others
-// pushed last.
+// quiesce brings every device online with no faults and syncs them all,
+// concurrently, round after round, until a round starts with nothing
+// pending anywhere: that round pushes nothing, so every pull in it sees
+// the final state.
 func (w *world) quiesce(ctx context.Context) error {
 	for _, d := range w.devs {
 		d.net.offline.Store(false)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	for round := 0; round < 6; round++ {
+	for round := 0; round < 10; round++ {
 		busy := false
 		for _, d := range w.devs {
-			if err := d.c.Sync(ctx); err != nil {
-				if errors.Is(err, client.ErrSignedOut) {
-					if err := retrySignIn(ctx, d.c, d.spec); err != nil {
-						return err
-					}
-					busy = true
-					continue
-				}
-				return fmt.Errorf("sim: quiesce: sync of device %d: %w", d.n, err)
-			}
 			ms, err := d.c.Pending(ctx)
 			if err != nil {
 				return err
 			}
 			busy = busy || len(ms) > 0
 		}
-		if !busy && round > 0 {
+		if err := w.syncAll(ctx); err != nil {
+			return fmt.Errorf("sim: quiesce: %w", err)
+		}
+		if !busy {
 			return nil
 		}
 	}
-	return nil
+	return errors.New("sim: quiesce: mutations still pending after 10 rounds")
+}
+
+// syncAll syncs every device at once (signing in again a device whose
+// session a fault ended) and returns the first failure.
+func (w *world) syncAll(ctx context.Context) error {
+	errs := make([]error, len(w.devs))
+	var wg gosync.WaitGroup
+	for i, d := range w.devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := d.c.Sync(ctx)
+			if errors.Is(err, client.ErrSignedOut) {
+				if err = retrySignIn(ctx, d.c, d.spec); err == nil {
+					err = d.c.Sync(ctx)
+				}
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("device %d: %w", d.n, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // verify runs the end-of-campaign checks and fills the report's

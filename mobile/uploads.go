@@ -514,6 +514,13 @@ func (u *uploads) finish(ctx context.Context, p domain.Principal, up *domain.Upl
 		return err
 	}
 	up.Complete = true
+	if up.MultipartID != "" {
+		// Only the tail can be left (a request that died after storing a
+		// tail it never recorded leaves one that housekeeping removes), so
+		// no listing is needed.
+		u.dropParts(ctx, up.Parts)
+		return nil
+	}
 	if err := u.deletePrefix(ctx, domain.UploadPrefix(up.OrgID, up.ID)); err != nil {
 		// Housekeeping removes them with the row later.
 		u.log.WarnContext(ctx, "removing upload parts failed", slog.String("upload_id", up.ID), slog.String("error", err.Error()))

@@ -176,7 +176,7 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 		u.dropParts(ctx, newTail)
 		return err
 	}
-	u.dropParts(ctx, oldTail) // its bytes are in a part or the new tail now
+	u.dropParts(ctx, oldTail)               // its bytes are in a part or the new tail now
 	if from == 0 && up.Offset < up.Length { // a one-request upload goes straight to uploaded
 		if err := u.setUploadState(ctx, p, up.PhotoID, domain.UploadPending, domain.UploadPartial); err != nil {
 			u.log.WarnContext(ctx, "marking a photo as uploading failed", slog.String("photo_id", up.PhotoID), slog.String("error", err.Error()))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iswitchroofs/fieldsync/domain"
+	"github.com/iswitchroofs/fieldsync/mobile"
 	"github.com/iswitchroofs/fieldsync/mobile/client"
 	"github.com/iswitchroofs/fieldsync/mobile/client/sim"
 	"github.com/iswitchroofs/fieldsync/storage/sqlstore/sqltest"
@@ -258,6 +259,46 @@ func TestPokeStreamThatDrops(t *testing.T) {
 	waitFor(t, "the stream to reconnect", func() bool { return d.Stats().StreamConnects >= 2 })
 	e.backOffice(t, lead.ID, func(l *domain.Lead) { l.Notes = "after the drop" })
 	waitFor(t, "a poke after the reconnect", func() bool { return field(t, d, domain.KindLead, lead.ID, "notes") == "after the drop" })
+}
+
+// A stream that goes silent without closing (a half-open connection: the
+// proxy swallows every byte) is noticed by its missing heartbeats and
+// replaced; a healthy one is kept.
+func TestSilentPokeStreamIsReplaced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *mobile.Config) { c.Heartbeat = 100 * time.Millisecond })
+	rep := e.user(t, domain.RoleSales)
+	lead := sqltest.Lead(t, e.store, e.sys, func(l *domain.Lead) { l.AssignedTo = rep.ID })
+	proxy, err := sim.NewProxy(strings.TrimPrefix(e.url, "http://"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	d := e.device(t, rep, func(c *client.Config) {
+		c.BaseURL, c.StreamIdle = proxy.URL(), time.Second
+		// Pooled connections go silent too: a request on one ends at
+		// the request timeout and is retried on a new connection.
+		c.HTTPClient.Timeout = 2 * time.Second
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	waitFor(t, "the stream to connect", func() bool { return d.Stats().StreamConnects >= 1 })
+	time.Sleep(1500 * time.Millisecond) // longer than StreamIdle: heartbeats keep it
+	connects := d.Stats().StreamConnects
+	if connects != 1 {
+		t.Fatalf("a healthy stream was replaced: %d connects", connects)
+	}
+	proxy.Blackhole()
+	e.backOffice(t, lead.ID, func(l *domain.Lead) { l.Notes = "while silent" })
+	waitFor(t, "the silent stream to be replaced", func() bool { return d.Stats().StreamConnects > connects })
+	waitFor(t, "the change to be pulled", func() bool { return field(t, d, domain.KindLead, lead.ID, "notes") == "while silent" })
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -83,7 +83,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, tune ...func(*mobile.Config)) *env {
 	t.Helper()
 	s := sqltest.Postgres(t)
 	rc := redisClient(t)
@@ -111,10 +111,14 @@ func newEnv(t *testing.T) *env {
 	wg.Add(1)
 	go func() { defer wg.Done(); bus.Run(ctx) }()
 	s.OnCommit(func(orgID string, _ int64, users []string) { bus.Publish(ctx, orgID, users) })
-	app := mobile.New(mobile.Config{
+	mc := mobile.Config{
 		Logger: log, Auth: svc, Users: s, Records: s,
 		Sync: fsync.New(fsync.Config{Store: s}), Pokes: bus,
-	})
+	}
+	for _, f := range tune {
+		f(&mc)
+	}
+	app := mobile.New(mc)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -92,6 +92,26 @@ func (c *Client) streamOnce(ctx context.Context, hc *http.Client) (ready bool, e
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "text/event-stream")
 	c.versionHeaders(req)
+	// A watchdog cancels the request when nothing arrives for StreamIdle
+	// (a half-open connection that a proxy or a network change left), from
+	// the start: a pooled connection may already be dead, and then even
+	// the answer's headers never come.
+	alive := make(chan struct{}, 1)
+	go func() {
+		t := time.NewTimer(c.cfg.StreamIdle)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-alive:
+				t.Reset(c.cfg.StreamIdle)
+			case <-t.C:
+				cancel()
+				return
+			}
+		}
+	}()
 	resp, err := hc.Do(req)
 	if err != nil {
 		return false, err
@@ -117,24 +137,6 @@ func (c *Client) streamOnce(ctx context.Context, hc *http.Client) (ready bool, e
 		return false, err
 	}
 	c.stats.streamConnects.Add(1)
-	// A watchdog cancels the request when nothing arrives for StreamIdle
-	// (a half-open connection that a proxy or a network change left).
-	alive := make(chan struct{}, 1)
-	go func() {
-		t := time.NewTimer(c.cfg.StreamIdle)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-alive:
-				t.Reset(c.cfg.StreamIdle)
-			case <-t.C:
-				cancel()
-				return
-			}
-		}
-	}()
 	sc := bufio.NewScanner(resp.Body)
 	event := ""
 	for sc.Scan() {

@@ -36,6 +36,7 @@ type Proxy struct {
 	faults   Faults
 	rng      *rand.Rand
 	conns    map[net.Conn]struct{}
+	silent   map[*atomic.Bool]struct{} // one per open connection pair
 	closed   bool
 
 	dropped, delayed, cut, cutAll atomic.Int64
@@ -48,7 +49,7 @@ func NewProxy(upstream string, seed uint64) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, upstream: upstream, rng: rand.New(rand.NewPCG(seed, seed+1)), conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, upstream: upstream, rng: rand.New(rand.NewPCG(seed, seed+1)), conns: map[net.Conn]struct{}{}, silent: map[*atomic.Bool]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -92,6 +93,17 @@ func (p *Proxy) CutAll() int {
 	}
 	p.cutAll.Add(1)
 	return n
+}
+
+// Blackhole makes every open connection silent without closing it: bytes
+// still leave each side and vanish on the way, as on a half-open
+// connection after a network change. New connections are not affected.
+func (p *Proxy) Blackhole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for s := range p.silent {
+		s.Store(true)
+	}
 }
 
 // Close stops the proxy and cuts every connection.
@@ -179,10 +191,15 @@ func (p *Proxy) serve(down net.Conn) {
 	if pl.delay > 0 {
 		p.delayed.Add(1)
 	}
+	silent := new(atomic.Bool)
+	p.mu.Lock()
+	p.silent[silent] = struct{}{}
+	p.mu.Unlock()
+	defer func() { p.mu.Lock(); delete(p.silent, silent); p.mu.Unlock() }()
 	done := make(chan struct{}, 2)
-	go func() { pump(up, down, pl.delay, 0); done <- struct{}{} }()
+	go func() { pump(up, down, pl.delay, 0, silent); done <- struct{}{} }()
 	go func() {
-		if pump(down, up, pl.delay, pl.cutAfter) {
+		if pump(down, up, pl.delay, pl.cutAfter, silent) {
 			p.cut.Add(1)
 		}
 		done <- struct{}{}
@@ -194,12 +211,16 @@ func (p *Proxy) serve(down net.Conn) {
 }
 
 // pump copies src to dst, sleeping delay before each chunk, and stops
-// after limit bytes (0: no limit), reporting whether it cut.
-func pump(dst io.Writer, src io.Reader, delay time.Duration, limit int) bool {
+// after limit bytes (0: no limit), reporting whether it cut. Once silent,
+// it reads and drops.
+func pump(dst io.Writer, src io.Reader, delay time.Duration, limit int, silent *atomic.Bool) bool {
 	buf := make([]byte, 32<<10)
 	sent := 0
 	for {
 		n, err := src.Read(buf)
+		if n > 0 && silent.Load() {
+			continue
+		}
 		if n > 0 {
 			if delay > 0 {
 				time.Sleep(delay)

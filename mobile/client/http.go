@@ -26,6 +26,7 @@ type APIError struct {
 	RetryAfter time.Duration
 }
 
+// Error implements error.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("fieldsync: %d %s: %s", e.Status, e.Code, e.Detail)
 }

@@ -21,6 +21,7 @@ func bodyGuard(limit int) fiber.Handler {
 		}
 		cl := c.Request().Header.ContentLength()
 		if cl > limit {
+			drain(c)
 			return domain.Errorf(domain.CodePayloadTooLarge, "request body too large")
 		}
 		if cl == -1 { // chunked: the length is known only once read
@@ -30,11 +31,21 @@ func bodyGuard(limit int) fiber.Handler {
 					return domain.Errorf(domain.CodeMalformedRequest, "the request body could not be read")
 				}
 				if len(b) > limit {
+					drain(c)
 					return domain.Errorf(domain.CodePayloadTooLarge, "request body too large")
 				}
 				c.Request().SetBodyRaw(b)
 			}
 		}
 		return c.Next()
+	}
+}
+
+// drain reads and drops what is left of a refused body, up to drainLimit:
+// closing a connection with unread bytes resets it, and the client would
+// lose the answer saying why.
+func drain(c *fiber.Ctx) {
+	if s := c.Context().RequestBodyStream(); s != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(s, drainLimit))
 	}
 }

@@ -229,16 +229,52 @@ func processCPU() time.Duration {
 // targetUploadRatio is upload throughput through the server ÷ a direct PUT.
 const targetUploadRatio = 0.8
 
-// uploadResult is what BenchmarkPhotoUpload measured.
+// uploadWorkers is how many uploads run at once in the concurrent half of
+// the upload benchmark: several phones uploading to one server.
+const uploadWorkers = 4
+
+// uploadResult is what BenchmarkPhotoUpload measured: each half of the
+// uploads (the same number of bytes) one at a time and uploadWorkers at a
+// time.
 type uploadResult struct {
-	uploads             int
-	bytes               int64
-	server, direct      time.Duration
-	serverCPU, minioCPU float64 // CPUs busy on average during the server run
+	uploads, workers         int
+	bytes                    int64 // per half
+	server, direct           time.Duration
+	serverConc, directConc   time.Duration
+	serverCPU, serverCPUConc float64 // CPUs the server used on average
 }
 
-func (r uploadResult) serverMBps() float64 { return mb(r.bytes) / r.server.Seconds() }
-func (r uploadResult) directMBps() float64 { return mb(r.bytes) / r.direct.Seconds() }
+func (r uploadResult) serverMBps() float64              { return mb(r.bytes) / r.server.Seconds() }
+func (r uploadResult) directMBps() float64              { return mb(r.bytes) / r.direct.Seconds() }
+func (r uploadResult) concMBps(d time.Duration) float64 { return mb(r.bytes) / d.Seconds() }
+
+// inParallel runs fn for every index, workers at a time, and returns how
+// long that took and the first error.
+func inParallel(idx []int, workers int, fn func(int) error) (time.Duration, error) {
+	next := make(chan int, len(idx))
+	for _, i := range idx {
+		next <- i
+	}
+	close(next)
+	errs := make(chan error, workers)
+	start := time.Now()
+	for range workers {
+		go func() {
+			var first error
+			for i := range next {
+				if err := fn(i); err != nil && first == nil {
+					first = err
+				}
+			}
+			errs <- first
+		}()
+	}
+	var err error
+	for range workers {
+		err = errors.Join(err, <-errs)
+	}
+	return time.Since(start), err
+}
 
 // BenchmarkPhotoUpload measures photo bytes uploaded through `fieldsync
 // serve` (tus: POST /v1/uploads, then one PATCH with the whole file, as
@@ -274,7 +310,7 @@ func BenchmarkPhotoUpload(b *testing.B) {
 	token := e.token(b, tech)
 	asTech := domain.Principal{OrgID: org.ID, UserID: tech.ID, Role: tech.Role}
 
-	const rounds = 2
+	const rounds = 4 // half of them one at a time, half concurrently
 	var bodies [][]byte
 	for range rounds {
 		for _, f := range files {
@@ -306,11 +342,11 @@ func BenchmarkPhotoUpload(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	client := &http.Client{Timeout: 2 * time.Minute}
-	tus := func(method, url string, hdr map[string]string, body []byte) *http.Response {
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: uploadWorkers}}
+	tus := func(method, url string, hdr map[string]string, body []byte) (*http.Response, error) {
 		req, err := http.NewRequest(method, url, bytes.NewReader(body))
 		if err != nil {
-			b.Fatal(err)
+			return nil, err
 		}
 		req.Header.Set("Tus-Resumable", "1.0.0")
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -319,39 +355,39 @@ func BenchmarkPhotoUpload(b *testing.B) {
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			b.Fatalf("%s %s: %v", method, url, err)
+			return nil, fmt.Errorf("%s %s: %w", method, url, err)
 		}
 		msg, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode >= 300 {
-			b.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, msg)
+			return nil, fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, msg)
 		}
-		return resp
+		return resp, nil
 	}
-	res := uploadResult{uploads: len(bodies)}
-	cpu0 := e.cpu(b, srv)
-	start := time.Now()
-	for i, body := range bodies {
-		created := tus(http.MethodPost, srv.base+"/v1/uploads", map[string]string{
+	upload := func(i int) error {
+		body := bodies[i]
+		created, err := tus(http.MethodPost, srv.base+"/v1/uploads", map[string]string{
 			"Upload-Length":   strconv.Itoa(len(body)),
 			"Upload-Metadata": "photo_id " + base64.StdEncoding.EncodeToString([]byte(photos[i].ID)),
 		}, nil)
+		if err != nil {
+			return err
+		}
 		loc := created.Header.Get("Location")
 		if !strings.HasPrefix(loc, "http") {
 			loc = srv.base + loc
 		}
-		done := tus(http.MethodPatch, loc, map[string]string{
+		done, err := tus(http.MethodPatch, loc, map[string]string{
 			"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0",
 		}, body)
-		if got := done.Header.Get("Upload-Offset"); got != strconv.Itoa(len(body)) {
-			b.Fatalf("upload %d ended at offset %s of %d", i, got, len(body))
+		if err != nil {
+			return err
 		}
-		res.bytes += int64(len(body))
+		if got := done.Header.Get("Upload-Offset"); got != strconv.Itoa(len(body)) {
+			return fmt.Errorf("upload %d ended at offset %s of %d", i, got, len(body))
+		}
+		return nil
 	}
-	res.server = time.Since(start)
-	use := cpu0.until(e.cpu(b, srv))
-	res.serverCPU = use.server
-
 	mc, err := minio.New(srvMinIO.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srvMinIO.AccessKey, srvMinIO.SecretKey, "")})
 	if err != nil {
 		b.Fatal(err)
@@ -360,18 +396,42 @@ func BenchmarkPhotoUpload(b *testing.B) {
 	if err := mc.MakeBucket(ctx, direct, minio.MakeBucketOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	start = time.Now()
-	for i, body := range bodies {
-		_, err := mc.PutObject(ctx, direct, fmt.Sprintf("direct/%d", i), bytes.NewReader(body), int64(len(body)),
+	put := func(i int) error {
+		_, err := mc.PutObject(ctx, direct, fmt.Sprintf("direct/%d", i), bytes.NewReader(bodies[i]), int64(len(bodies[i])),
 			minio.PutObjectOptions{ContentType: "image/jpeg"})
+		return err
+	}
+
+	// Half the bodies one at a time, the other half uploadWorkers at a time;
+	// each half through the server, then the same bytes directly.
+	half := len(bodies) / 2
+	res := uploadResult{uploads: half, workers: uploadWorkers}
+	for _, run := range []struct {
+		from, workers    int
+		server, directed *time.Duration
+		cpu              *float64
+	}{{0, 1, &res.server, &res.direct, &res.serverCPU}, {half, uploadWorkers, &res.serverConc, &res.directConc, &res.serverCPUConc}} {
+		idx := make([]int, half)
+		for k := range idx {
+			idx[k] = run.from + k
+		}
+		cpu0 := e.cpu(b, srv)
+		d, err := inParallel(idx, run.workers, upload)
 		if err != nil {
 			b.Fatal(err)
 		}
+		*run.server, *run.cpu = d, cpu0.until(e.cpu(b, srv)).server
+		if *run.directed, err = inParallel(idx, run.workers, put); err != nil {
+			b.Fatal(err)
+		}
 	}
-	res.direct = time.Since(start)
-	ratio := res.serverMBps() / res.directMBps()
-	b.Logf("%d uploads, %.1f MB: through the server %.1f MB/s, direct PUT %.1f MB/s, ratio %.2f",
-		res.uploads, mb(res.bytes), res.serverMBps(), res.directMBps(), ratio)
-	b.ReportMetric(ratio, "ratio")
+	for _, body := range bodies[:half] {
+		res.bytes += int64(len(body))
+	}
+	b.Logf("%d uploads, %.1f MB, one at a time: through the server %.1f MB/s, direct PUT %.1f MB/s, ratio %.2f; %d at a time: %.1f vs %.1f MB/s, ratio %.2f",
+		res.uploads, mb(res.bytes), res.serverMBps(), res.directMBps(), res.serverMBps()/res.directMBps(),
+		uploadWorkers, res.concMBps(res.serverConc), res.concMBps(res.directConc), res.concMBps(res.serverConc)/res.concMBps(res.directConc))
+	b.ReportMetric(res.serverMBps()/res.directMBps(), "ratio")
+	b.ReportMetric(res.concMBps(res.serverConc)/res.concMBps(res.directConc), "ratio-concurrent")
 	report.set(func(r *benchReport) { r.upload = &res })
 }

@@ -45,7 +45,7 @@ SOAK ?= 10m
 
 .PHONY: soak
 soak: build ## run simulated-phone campaigns with faults for SOAK (default 10m) on a private PostgreSQL; exits non-zero on divergence
-	./$(BIN) sim --duration $(SOAK) --devices 20 --ops 400
+	./$(BIN) sim --duration $(SOAK) --devices 20 --ops 400 --token-ttl 4s
 
 .PHONY: fuzz
 fuzz: ## run each fuzzer of untrusted input for FUZZTIME (default 10s)

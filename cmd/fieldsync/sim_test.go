@@ -49,13 +49,20 @@ func TestSimCampaignConverges(t *testing.T) {
 	if len(reports) != 3 {
 		t.Fatalf("%d campaigns ran, want 3", len(reports))
 	}
+	var faults int64
 	for _, r := range reports {
 		if r.Diverged() {
 			t.Fatalf("seed %d diverged (replay with FIELDSYNC_SIM_SEED=%d)", r.Seed, r.Seed)
 		}
-		if r.Mutations == 0 || r.OfficeEdits == 0 || r.Reassignments == 0 || r.Faults.Dropped+r.Faults.Cut == 0 {
+		if r.Mutations == 0 || r.OfficeEdits == 0 || r.Reassignments == 0 {
 			t.Fatalf("seed %d exercised too little: %+v", r.Seed, r)
 		}
+		faults += r.Faults.Dropped + r.Faults.Cut
+	}
+	// Faults are drawn at random: one light campaign may see none cut, the
+	// three together must.
+	if faults == 0 {
+		t.Fatalf("no connection was dropped or cut in %d campaigns: the proxy injected nothing", len(reports))
 	}
 }
 

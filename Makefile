@@ -53,6 +53,9 @@ fuzz: ## run each fuzzer of untrusted input for FUZZTIME (default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./sync/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./mobile/auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckKey$$' -fuzztime $(FUZZTIME) ./storage/blob/
+	$(GO) test -run '^$$' -fuzz '^FuzzSniffImage$$' -fuzztime $(FUZZTIME) ./domain/
+	$(GO) test -run '^$$' -fuzz '^FuzzIntake$$' -fuzztime $(FUZZTIME) ./domain/
+	$(GO) test -run '^$$' -fuzz '^FuzzProcess$$' -fuzztime $(FUZZTIME) ./jobs/photoproc/
 
 .PHONY: lint
 lint: ## gofmt, go vet and the import rules of docs/architecture.md

@@ -711,28 +711,34 @@ var versions = fsync.Versions{ProtocolVersion: fsync.ProtocolVersion, SchemaVers
 
 // post sends a JSON body and decodes a 200 or 201 answer into out.
 func (p *serveProc) post(c *http.Client, path, token string, body []byte, out any) error {
+	raw, err := p.postRaw(c, path, token, body)
+	if err != nil || out == nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// postRaw sends a JSON body and returns a 200 or 201 answer's bytes.
+func (p *serveProc) postRaw(c *http.Client, path, token string, body []byte) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodPost, p.base+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, raw)
+		return nil, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, raw)
 	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(raw, out)
+	return raw, nil
 }
 
 func (p *serveProc) register(b *testing.B, token, clientID string) {
@@ -1092,25 +1098,11 @@ type countingReader struct{ n int64 }
 
 // postCounting is post that also counts the answer's bytes.
 func (p *serveProc) postCounting(c *http.Client, path, token string, body []byte, cr *countingReader, out any) error {
-	req, err := http.NewRequest(http.MethodPost, p.base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	raw, err := p.postRaw(c, path, token, body)
 	if err != nil {
 		return err
 	}
 	cr.n = int64(len(raw))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, raw)
-	}
 	return json.Unmarshal(raw, out)
 }
 

@@ -62,6 +62,7 @@ const (
 	// Photo uploads (tus) and processing.
 	CodeUnsupportedImage  Code = "unsupported_image_type"         // the bytes are not JPEG, PNG or WebP (HEIC included)
 	CodeImageTooLarge     Code = "image_too_large"                // over the pixel limit (a decompression bomb)
+	CodeImageCorrupt      Code = "image_corrupt"                  // the image's structure is broken: truncated or damaged
 	CodeChecksumMismatch  Code = "checksum_mismatch"              // a PATCH's Upload-Checksum does not match its bytes
 	CodeContentMismatch   Code = "content_hash_mismatch"          // the whole upload does not hash to the photo's sha256
 	CodeOffsetMismatch    Code = "offset_mismatch"                // Upload-Offset is not the upload's current offset
@@ -102,6 +103,7 @@ var codeKinds = map[Code]Kind{
 	CodeExternalIDReused:   KindConflict,
 	CodeUnsupportedImage:   KindInvalid,
 	CodeImageTooLarge:      KindInvalid,
+	CodeImageCorrupt:       KindInvalid,
 	CodeChecksumMismatch:   KindInvalid,
 	CodeContentMismatch:    KindInvalid,
 	CodeOffsetMismatch:     KindConflict,

@@ -23,6 +23,14 @@ type UploadStore interface {
 	// CompleteUpload marks the upload complete (its bytes are the photo's
 	// original now). Completing a complete upload is a no-op.
 	CompleteUpload(ctx context.Context, orgID, id string) error
+	// AdvanceAndComplete is AdvanceUpload and CompleteUpload in one
+	// statement, for a request that received and stored the upload's last
+	// bytes: u's new state is stored and the upload marked complete if the
+	// stored offset is still from. An upload another request completed
+	// meanwhile is left as it is, without error. Returns
+	// CodeOffsetMismatch if another request moved it on without
+	// completing it, CodeNotFound if it is gone.
+	AdvanceAndComplete(ctx context.Context, u *Upload, from int64) error
 	// DeleteUpload removes the row; a missing one is not an error.
 	DeleteUpload(ctx context.Context, orgID, id string) error
 	// UploadBytesInFlight sums the declared lengths of the organization's
@@ -77,6 +85,14 @@ type MultipartStore interface {
 	CompleteMultipart(ctx context.Context, key, id string, parts []MultipartPart) (BlobInfo, error)
 	// AbortMultipart drops the upload and its parts; an unknown id is not an error.
 	AbortMultipart(ctx context.Context, key, id string) error
+	// PutVerified stores the size bytes of r as the whole object at key in
+	// one request, replacing any object there, for an upload that arrived
+	// whole: one call instead of a multipart upload's three. The caller
+	// has hashed the bytes already; the store checks them against
+	// sha256hex and refuses bytes that differ (CodeContentMismatch),
+	// leaving what was at key as it was. Returns CodeInvalid for a bad key
+	// or hash.
+	PutVerified(ctx context.Context, key string, r io.Reader, size int64, contentType, sha256hex string) (BlobInfo, error)
 }
 
 // MinMultipartPart is S3's smallest part but the last.

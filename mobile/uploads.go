@@ -478,9 +478,12 @@ func (u *uploads) finish(ctx context.Context, p domain.Principal, up *domain.Upl
 	if err != nil {
 		return err
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != up.SHA256 {
-		return u.refuse(ctx, p, up, domain.FailureHashMismatch, domain.Errorf(domain.CodeContentMismatch,
-			"the uploaded bytes do not hash to the photo's sha256; the upload was discarded"))
+	scan, err := restoreScan(up)
+	if err != nil {
+		return err
+	}
+	if err := u.checkBytes(ctx, p, up, h, scan); err != nil {
+		return err
 	}
 	key := domain.OriginalKey(up.OrgID, up.SHA256)
 	if up.MultipartID != "" {
@@ -526,6 +529,41 @@ func (u *uploads) finish(ctx context.Context, p domain.Principal, up *domain.Upl
 		u.log.WarnContext(ctx, "removing upload parts failed", slog.String("upload_id", up.ID), slog.String("error", err.Error()))
 	}
 	return nil
+}
+
+// checkBytes refuses an upload whose bytes, all received, do not hash to
+// the photo's sha256 or are not a whole image (a photo truncated on the
+// phone): the upload is discarded and the photo says why.
+func (u *uploads) checkBytes(ctx context.Context, p domain.Principal, up *domain.Upload, h hash.Hash, scan *domain.ImageScan) error {
+	if got := hex.EncodeToString(h.Sum(nil)); got != up.SHA256 {
+		return u.refuse(ctx, p, up, domain.FailureHashMismatch, domain.Errorf(domain.CodeContentMismatch,
+			"the uploaded bytes do not hash to the photo's sha256; the upload was discarded"))
+	}
+	if err := scan.Check(); err != nil {
+		return u.refuse(ctx, p, up, domain.FailureCorrupt, err)
+	}
+	return nil
+}
+
+// restoreScan continues the image scan of an upload's bytes. An upload
+// begun before scans were kept cannot be checked and is not.
+func restoreScan(up *domain.Upload) (*domain.ImageScan, error) {
+	s := &domain.ImageScan{}
+	if len(up.ScanState) == 0 {
+		if up.Offset > 0 {
+			s.Skip()
+		}
+		return s, nil
+	}
+	if err := s.UnmarshalBinary(up.ScanState); err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "the upload's state is damaged")
+	}
+	return s, nil
+}
+
+func marshalScan(s *domain.ImageScan) []byte {
+	b, _ := s.MarshalBinary() // cannot fail
+	return b
 }
 
 func restoreHash(state []byte) (hash.Hash, error) {

@@ -21,8 +21,19 @@ import (
 // PATCH that ends short of a full part keeps the rest as one tail object;
 // the next PATCH reads the tail back in front of its own bytes (less than
 // one part), so every part but the last has the full size S3 requires.
+//
+// Most uploads arrive whole in their first PATCH (tus clients send the
+// whole file unless the connection breaks). An upload that starts here
+// and fits in the two part buffers is therefore held until its body ends:
+// if the body completes it, its hash and structure are checked before
+// anything is stored, and it is stored with one verified PUT of the final
+// object instead of a multipart upload.
 func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Upload, want []byte, running, reqHash hash.Hash) error {
 	ctx := c.UserContext()
+	scan, err := restoreScan(up)
+	if err != nil {
+		return err
+	}
 	// Two buffers: the next part is read from the body while the previous
 	// one is stored, so the phone's bytes and the store's writes overlap.
 	bufs := [2][]byte{u.buffer(), u.buffer()}
@@ -55,6 +66,8 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 	if err != nil {
 		return err
 	}
+	whole := up.Offset == 0 && up.MultipartID == "" && len(up.Parts) == 0 && up.Length <= int64(2*len(buf))
+	var held []byte // the first buffer, full, while a whole upload is held
 	key := domain.OriginalKey(up.OrgID, up.SHA256)
 	from, pos, content := up.Offset, up.Offset, up.Content
 	mpID := up.MultipartID
@@ -111,13 +124,16 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 			content = ct
 		}
 		running.Write(chunk)
+		_, _ = scan.Write(chunk)
 		if reqHash != nil {
 			reqHash.Write(chunk)
 		}
 		pos += int64(n)
 		fill += n
 		if fill == len(buf) && pos < up.Length {
-			if err := putPart(buf[:fill]); err != nil {
+			if whole && held == nil {
+				held = buf
+			} else if err := putPart(buf[:fill]); err != nil {
 				return err
 			}
 			cur ^= 1
@@ -149,6 +165,16 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 		u.offsetHeaders(c, up)
 		return c.SendStatus(http.StatusNoContent)
 	}
+	if whole && pos == up.Length {
+		return u.storeWhole(c, p, up, [][]byte{held, buf[:fill]}, content, running, scan)
+	}
+	if held != nil {
+		// A held upload that did not end here: its first part is stored
+		// as a part after all, and the rest as usual.
+		if err := putPart(held); err != nil {
+			return err
+		}
+	}
 	oldTail := up.Parts
 	var newTail []domain.UploadPart
 	switch {
@@ -166,11 +192,16 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 		}
 		newTail = []domain.UploadPart{{Key: tailKey, Offset: pos - int64(fill), Size: int64(fill)}}
 	}
+	if err := wait(); err != nil {
+		u.dropParts(ctx, newTail)
+		return err
+	}
 	up.MultipartID = mpID
 	up.Chunks = append(up.Chunks, chunks...)
 	up.Parts = newTail
 	up.Offset, up.Content = pos, content
 	up.HashState = marshalHash(running)
+	up.ScanState = marshalScan(scan)
 	up.ExpiresAt = u.Clock.Now().Add(u.TTL)
 	if err := u.Uploads.AdvanceUpload(ctx, up, from); err != nil {
 		u.dropParts(ctx, newTail)
@@ -214,13 +245,44 @@ func (u *uploads) readTail(ctx context.Context, up *domain.Upload, buf []byte) (
 }
 
 // completeMultipart makes the upload's parts the photo's original object.
+// If equal bytes were stored meanwhile (deduplication), they are replaced
+// by the same bytes: cheaper than asking first.
 func (u *uploads) completeMultipart(ctx context.Context, up *domain.Upload, key string) error {
-	if _, err := u.Blobs.Stat(ctx, key); err == nil {
-		// Equal bytes were stored meanwhile (deduplication): drop ours.
-		return u.Multipart.AbortMultipart(ctx, key, up.MultipartID)
-	} else if !domain.IsCode(err, domain.CodeNotFound) {
-		return err
-	}
 	_, err := u.Multipart.CompleteMultipart(ctx, key, up.MultipartID, up.Chunks)
 	return err
+}
+
+// storeWhole finishes an upload whose bytes all arrived in this request
+// (held in parts, in order): they are checked, stored as the photo's
+// original in one verified PUT, the photo is marked uploaded and the
+// upload complete. Bytes that fail a check are never stored.
+func (u *uploads) storeWhole(c *fiber.Ctx, p domain.Principal, up *domain.Upload, parts [][]byte, content string, running hash.Hash, scan *domain.ImageScan) error {
+	ctx := c.UserContext()
+	if err := u.checkBytes(ctx, p, up, running, scan); err != nil {
+		return err
+	}
+	readers := make([]io.Reader, 0, len(parts))
+	for _, b := range parts {
+		readers = append(readers, bytes.NewReader(b))
+	}
+	key := domain.OriginalKey(up.OrgID, up.SHA256)
+	if _, err := u.Multipart.PutVerified(ctx, key, io.MultiReader(readers...), up.Length, content, up.SHA256); err != nil {
+		if domain.IsCode(err, domain.CodeContentMismatch) {
+			// The bytes hashed right here: the store received others.
+			return domain.WrapError(domain.CodeUnavailable, err, "the photo store did not receive the bytes intact; send them again")
+		}
+		return err
+	}
+	from := up.Offset
+	up.Offset, up.Content = up.Length, content
+	up.HashState = marshalHash(running)
+	up.ScanState = marshalScan(scan)
+	if err := u.markUploaded(ctx, p, up, key); err != nil {
+		return err
+	}
+	if err := u.Uploads.AdvanceAndComplete(ctx, up, from); err != nil {
+		return err
+	}
+	u.offsetHeaders(c, up)
+	return c.SendStatus(http.StatusNoContent)
 }

@@ -70,6 +70,10 @@ func (u *uploads) patch(c *fiber.Ctx) error {
 	if u.Multipart != nil {
 		return u.patchMultipart(c, p, up, want, running, reqHash)
 	}
+	scan, err := restoreScan(up)
+	if err != nil {
+		return err
+	}
 
 	buf := u.buffer()
 	defer u.release(buf)
@@ -104,6 +108,7 @@ func (u *uploads) patch(c *fiber.Ctx) error {
 				return err
 			}
 			running.Write(chunk)
+			_, _ = scan.Write(chunk)
 			if reqHash != nil {
 				reqHash.Write(chunk)
 			}
@@ -133,6 +138,7 @@ func (u *uploads) patch(c *fiber.Ctx) error {
 		up.Parts = append(up.Parts, added...)
 		up.Offset, up.Content = pos, content
 		up.HashState = marshalHash(running)
+		up.ScanState = marshalScan(scan)
 		up.ExpiresAt = u.Clock.Now().Add(u.TTL)
 		if err := u.Uploads.AdvanceUpload(ctx, up, from); err != nil {
 			u.dropParts(ctx, added)

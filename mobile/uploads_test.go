@@ -9,6 +9,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -181,10 +184,18 @@ func (e *photoEnv) token(u *domain.User) string {
 	return tok
 }
 
-// jpegBytes is n bytes that sniff as a JPEG (the upload does not decode).
+// jpegBytes is n bytes with a JPEG's structure (the upload checks the
+// structure, not the pixels): a start of scan, image data without markers,
+// and the end-of-image marker.
 func jpegBytes(seed uint64, n int) []byte {
 	b := blobtest.Payload(seed, n)
-	copy(b, []byte{0xFF, 0xD8, 0xFF, 0xE0})
+	copy(b, []byte{0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02})
+	for i := 6; i < n-2; i++ {
+		if b[i] == 0xFF {
+			b[i] = 0xFE
+		}
+	}
+	copy(b[n-2:], []byte{0xFF, 0xD9})
 	return b
 }
 
@@ -722,5 +733,113 @@ func TestUploadOptionsAndBodyGuard(t *testing.T) {
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Errorf("oversized body (chunked %v) to another route: %d", chunked, resp.StatusCode)
 		}
+	}
+}
+
+// noisyImage is an image that compresses badly, so its files are big.
+func noisyImage(seed uint64, w, h int) image.Image {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	copy(img.Pix, blobtest.Payload(seed, len(img.Pix)))
+	return img
+}
+
+func encodeJPEG(t testing.TB, img image.Image) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// A photo truncated on the phone (its sha256 is of the truncated file, so
+// the hash matches) is refused when its upload ends, whether it arrives in
+// one request or in several on two replicas: image_corrupt, nothing left
+// behind, and the photo says why, for every device. A whole image with
+// bytes after its end (phones append their own) is taken.
+func TestUploadRefusesTruncatedImage(t *testing.T) {
+	for _, kind := range stores() {
+		t.Run(kind.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newPhotoEnv(t, kind)
+			second := e.serve(sqltest.Reopen(t, e.store), newBlobsLike(t, kind, e.blobs))
+			full := encodeJPEG(t, noisyImage(1, 600, 400))
+			var pngBuf bytes.Buffer
+			if err := png.Encode(&pngBuf, noisyImage(2, 200, 100)); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				name     string
+				data     []byte
+				requests int
+			}{
+				{"jpeg cut to two thirds, one request", full[:len(full)*2/3], 1},
+				{"jpeg without its last byte, two requests on two servers", full[:len(full)-1], 2},
+				{"png without its IEND chunk", pngBuf.Bytes()[:pngBuf.Len()-12], 1},
+			} {
+				ph := e.photo(tc.data)
+				loc := e.mustCreate(e.base, ph)
+				var a tusAnswer
+				if tc.requests == 1 {
+					a = e.patch(e.base, loc, 0, tc.data, nil)
+				} else {
+					half := len(tc.data) / 2
+					if b := e.patch(e.base, loc, 0, tc.data[:half], nil); b.status != http.StatusNoContent {
+						t.Fatalf("%s: first PATCH: %d %+v", tc.name, b.status, b.problem)
+					}
+					a = e.patch(second, loc, int64(half), tc.data[half:], nil)
+				}
+				if a.status != http.StatusUnprocessableEntity || a.problem.Code != domain.CodeImageCorrupt {
+					t.Fatalf("%s: %d %q, want 422 %s", tc.name, a.status, a.problem.Code, domain.CodeImageCorrupt)
+				}
+				if !strings.Contains(a.problem.Detail, "truncated") {
+					t.Errorf("%s: the answer does not say the file is truncated: %q", tc.name, a.problem.Detail)
+				}
+				e.requireNothingLeft(loc)
+				p := e.reload(ph.ID)
+				if p.ProcessingState != domain.ProcessingFailed || p.FailureReason != domain.FailureCorrupt || p.UploadState != domain.UploadPending {
+					t.Errorf("%s: photo: upload %q processing %q reason %q", tc.name, p.UploadState, p.ProcessingState, p.FailureReason)
+				}
+			}
+			trailing := append(append([]byte{}, full...), blobtest.Payload(3, 32)...)
+			ph := e.photo(trailing)
+			loc := e.mustCreate(e.base, ph)
+			if a := e.patch(e.base, loc, 0, trailing, nil); a.status != http.StatusNoContent {
+				t.Fatalf("whole JPEG with trailing bytes: %d %+v", a.status, a.problem)
+			}
+			e.requireStored(ph, trailing)
+		})
+	}
+}
+
+// An upload small enough to be held whole until its first PATCH ends is
+// stored as usual when that PATCH is cut short, before or after one full
+// part, and completes when resumed.
+func TestUploadHeldWholeButCutShort(t *testing.T) {
+	for _, kind := range stores() {
+		t.Run(kind.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newPhotoEnv(t, kind)
+			part := e.cfg.PartSize
+			for i, keep := range []int{part / 2, part + 1000} {
+				data := jpegBytes(uint64(60+i), part+part/2)
+				ph := e.photo(data)
+				loc := e.mustCreate(e.base, ph)
+				e.cutPatch(e.base, loc, 0, data, keep)
+				if got := e.offset(e.base, loc); got != int64(keep) {
+					t.Fatalf("offset after a PATCH cut at %d: %d", keep, got)
+				}
+				if p := e.reload(ph.ID); p.UploadState != domain.UploadPartial {
+					t.Errorf("upload_state %q after a cut, want %q", p.UploadState, domain.UploadPartial)
+				}
+				if a := e.patch(e.base, loc, int64(keep), data[keep:], nil); a.status != http.StatusNoContent {
+					t.Fatalf("resume from %d: %d %+v", keep, a.status, a.problem)
+				}
+				e.requireStored(ph, data)
+				if err := e.blobs.Delete(t.Context(), domain.OriginalKey(e.org.ID, sha(data))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	}
 }

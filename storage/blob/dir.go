@@ -89,7 +89,12 @@ func (d *Dir) path(key string) string {
 
 // Put implements domain.BlobStore.
 func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (domain.BlobInfo, error) {
-	op := fmt.Sprintf("blob: put %q", key)
+	return d.put(ctx, fmt.Sprintf("blob: put %q", key), key, r, size, contentType, nil)
+}
+
+// put stages r and publishes it under key; a check, if given, runs once
+// the bytes are staged and can still refuse them.
+func (d *Dir) put(ctx context.Context, op, key string, r io.Reader, size int64, contentType string, check func() error) (domain.BlobInfo, error) {
 	ct, err := checkPut(key, size, contentType)
 	if err != nil {
 		return domain.BlobInfo{}, err
@@ -120,6 +125,11 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, cont
 	}
 	if err := ctx.Err(); err != nil {
 		return domain.BlobInfo{}, canceled(op, err)
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return domain.BlobInfo{}, err
+		}
 	}
 	if err := d.publish(f.Name(), d.path(key)); err != nil {
 		return domain.BlobInfo{}, d.publishError(op, err)

@@ -49,20 +49,22 @@ func (r *uploadRow) upload() (*domain.Upload, error) {
 	} else if err := json.Unmarshal([]byte(r.Parts), &ps); err != nil {
 		return nil, err
 	}
-	u.MultipartID, u.Chunks, u.Parts = ps.MultipartID, ps.Chunks, ps.Tail
+	u.MultipartID, u.Chunks, u.Parts, u.ScanState = ps.MultipartID, ps.Chunks, ps.Tail, ps.Scan
 	return u, nil
 }
 
 // uploadParts is the parts column: where the upload's bytes are (the
-// multipart upload's parts, then the tail objects after them).
+// multipart upload's parts, then the tail objects after them), and the
+// image scan's state, which moves on with them.
 type uploadParts struct {
 	MultipartID string                 `json:"mp,omitempty"`
 	Chunks      []domain.MultipartPart `json:"chunks,omitempty"`
 	Tail        []domain.UploadPart    `json:"tail"`
+	Scan        []byte                 `json:"scan,omitempty"`
 }
 
 func partsJSON(u *domain.Upload) string {
-	ps := uploadParts{MultipartID: u.MultipartID, Chunks: u.Chunks, Tail: u.Parts}
+	ps := uploadParts{MultipartID: u.MultipartID, Chunks: u.Chunks, Tail: u.Parts, Scan: u.ScanState}
 	if ps.Tail == nil {
 		ps.Tail = []domain.UploadPart{}
 	}
@@ -137,6 +139,36 @@ func (s *Store) AdvanceUpload(ctx context.Context, u *domain.Upload, from int64)
 	}
 	if _, err := s.FindUpload(ctx, u.OrgID, u.ID); err != nil {
 		return err
+	}
+	return opError(op, domain.Errorf(domain.CodeOffsetMismatch,
+		"another request moved this upload on; ask for its offset (HEAD) and resume from there"))
+}
+
+// AdvanceAndComplete implements domain.UploadStore with the compare-and-set
+// of AdvanceUpload.
+func (s *Store) AdvanceAndComplete(ctx context.Context, u *domain.Upload, from int64) error {
+	const op = "advance and complete upload"
+	now := s.now()
+	res := s.conn(ctx).Model(&uploadRow{}).
+		Where("org_id = ? AND id = ? AND \"offset\" = ? AND complete = ?", u.OrgID, u.ID, from, false).
+		Updates(map[string]any{
+			"offset": u.Offset, "parts": partsJSON(u), "hash_state": u.HashState, "content": u.Content,
+			"complete": true, "updated_at": now,
+		})
+	if res.Error != nil {
+		return s.translate(op, res.Error)
+	}
+	if res.RowsAffected == 1 {
+		u.UpdatedAt, u.Complete = now, true
+		return nil
+	}
+	cur, err := s.FindUpload(ctx, u.OrgID, u.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Complete {
+		u.Complete = true
+		return nil
 	}
 	return opError(op, domain.Errorf(domain.CodeOffsetMismatch,
 		"another request moved this upload on; ask for its offset (HEAD) and resume from there"))

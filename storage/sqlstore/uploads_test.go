@@ -32,6 +32,7 @@ func TestUploadStore(t *testing.T) {
 		up.MultipartID = "mp-1"
 		up.Chunks = []domain.MultipartPart{{Number: 1, ETag: "e1", Size: 300}}
 		up.Content = domain.ContentJPEG
+		up.ScanState = []byte{1, 2, 0, 9}
 		if err := s.AdvanceUpload(ctx, up, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +46,7 @@ func TestUploadStore(t *testing.T) {
 		}
 		if got.Offset != 400 || len(got.Parts) != 1 || got.Parts[0] != up.Parts[0] || string(got.HashState) != string(up.HashState) ||
 			got.Content != domain.ContentJPEG || got.Complete || !got.ExpiresAt.Equal(up.ExpiresAt) ||
-			got.MultipartID != "mp-1" || len(got.Chunks) != 1 || got.Chunks[0] != up.Chunks[0] {
+			got.MultipartID != "mp-1" || len(got.Chunks) != 1 || got.Chunks[0] != up.Chunks[0] || string(got.ScanState) != string(up.ScanState) {
 			t.Fatalf("stored upload: %+v", got)
 		}
 		n, err := s.UploadBytesInFlight(ctx, org.ID)
@@ -58,6 +59,32 @@ func TestUploadStore(t *testing.T) {
 		sqltest.RequireCode(t, s.AdvanceUpload(ctx, up, 400), domain.CodeOffsetMismatch)
 		if n, _ := s.UploadBytesInFlight(ctx, org.ID); n != 0 {
 			t.Errorf("in flight after completion: %d", n)
+		}
+
+		// One request that receives a whole upload advances and completes it
+		// in one statement; a request that raced it finds it complete.
+		whole := &domain.Upload{ID: uuid.NewString(), OrgID: org.ID, PhotoID: uuid.NewString(), UserID: uuid.NewString(),
+			Length: 700, SHA256: "ef", ExpiresAt: now.Add(time.Hour)}
+		if err := s.CreateUpload(ctx, whole); err != nil {
+			t.Fatal(err)
+		}
+		whole.Offset, whole.HashState, whole.ScanState, whole.Content = 700, []byte{7}, []byte{8}, domain.ContentPNG
+		sqltest.RequireCode(t, s.AdvanceAndComplete(ctx, whole, 5), domain.CodeOffsetMismatch)
+		if err := s.AdvanceAndComplete(ctx, whole, 0); err != nil || !whole.Complete {
+			t.Fatalf("AdvanceAndComplete: %v (complete %v)", err, whole.Complete)
+		}
+		if err := s.AdvanceAndComplete(ctx, whole, 0); err != nil {
+			t.Errorf("AdvanceAndComplete of a complete upload: %v", err)
+		}
+		got, err = s.FindUpload(ctx, org.ID, whole.ID)
+		if err != nil || !got.Complete || got.Offset != 700 || got.Content != domain.ContentPNG || string(got.ScanState) != "\x08" {
+			t.Fatalf("completed upload: %+v %v", got, err)
+		}
+		missing := *whole
+		missing.ID = uuid.NewString()
+		sqltest.RequireCode(t, s.AdvanceAndComplete(ctx, &missing, 0), domain.CodeNotFound)
+		if err := s.DeleteUpload(ctx, org.ID, whole.ID); err != nil {
+			t.Fatal(err)
 		}
 
 		old := &domain.Upload{ID: uuid.NewString(), OrgID: other.ID, PhotoID: uuid.NewString(), UserID: "u",

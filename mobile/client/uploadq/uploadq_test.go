@@ -83,15 +83,20 @@ func newServer(t *testing.T) *server {
 	return s
 }
 
-// photo writes a photo file (JPEG magic, random rest) and creates its record.
+// photo writes a photo file and creates its record. The file has a JPEG's
+// structure (a start of scan, random image data without markers, the
+// end-of-image marker), which is what the server checks.
 func (s *server) photo(t *testing.T, seed uint64, n int) (*domain.Photo, string, []byte) {
 	t.Helper()
 	data := make([]byte, n)
 	r := rand.New(rand.NewPCG(seed, seed))
 	for i := range data {
-		data[i] = byte(r.Uint32())
+		if data[i] = byte(r.Uint32()); data[i] == 0xFF {
+			data[i] = 0xFE
+		}
 	}
-	copy(data, []byte{0xFF, 0xD8, 0xFF, 0xE1})
+	copy(data, []byte{0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02})
+	copy(data[n-2:], []byte{0xFF, 0xD9})
 	path := filepath.Join(t.TempDir(), "photo.jpg")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)

@@ -381,3 +381,50 @@ func TestPanickingMutationIsRejected(t *testing.T) {
 		d.RequireConverged(t)
 	})
 }
+
+// Bookings of one person pushed at the same moment by several devices, each
+// on a different lead (so no record they read is shared), still see each
+// other: exactly one of them takes the slot and the rest are rejected as
+// conflicts.
+func TestConcurrentBookingsOfOnePerson(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		b := setup(t, s)
+		const devices = 8
+		ds := make([]*synctest.Device, devices)
+		ms := make([]fsync.Mutation, devices)
+		for i := range ds {
+			lead := b.lead(t, b.repA)
+			ds[i] = synctest.NewDevice(t, b.e, b.asA)
+			ms[i] = ds[i].Mutation("appointment.create", map[string]any{
+				"id": synctest.NewID(), "lead_id": lead.ID, "kind": "inspection", "title": "Roof",
+				"starts_at": at(10, 0), "ends_at": at(11, 0),
+			})
+		}
+		start := make(chan struct{})
+		var wg gosync.WaitGroup
+		for i, d := range ds {
+			wg.Go(func() {
+				<-start
+				if resp, err := d.Push(ctx, ms[i]); err != nil || resp.Processed != 1 {
+					t.Errorf("device %d: push = %+v, %v", i, resp, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		applied := 0
+		for i, d := range ds {
+			d.MustPull(t)
+			o, rejected := d.Outcomes[ms[i].ID]
+			switch {
+			case !rejected:
+				applied++
+			case o.Code != string(fsync.RejectAppointmentConflict):
+				t.Errorf("device %d: outcome %+v, want %s", i, o, fsync.RejectAppointmentConflict)
+			}
+		}
+		if applied != 1 {
+			t.Fatalf("%d of %d bookings of one slot applied, want 1", applied, devices)
+		}
+	})
+}

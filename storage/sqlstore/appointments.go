@@ -7,11 +7,15 @@ import (
 )
 
 // OverlappingAppointments implements the conflict check of domain.SyncTx:
-// it reads inside the write transaction, which holds the organization's
-// lock, so two bookings of one person cannot both see a free slot.
+// it takes the organization's lock before it reads (no row lock covers rows
+// that do not exist yet), so two bookings of one person cannot both see a
+// free slot.
 func (t *writeTx) OverlappingAppointments(userID string, start, end time.Time, excludeID string) ([]*domain.Appointment, error) {
 	const op = "overlapping appointments"
 	if err := t.usable(op); err != nil {
+		return nil, err
+	}
+	if err := t.lockOrg(op); err != nil {
 		return nil, err
 	}
 	var out []*domain.Appointment

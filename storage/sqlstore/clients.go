@@ -33,7 +33,7 @@ func (s *Store) RegisterClient(ctx context.Context, c *domain.SyncClient) error 
 	if res.RowsAffected == 0 {
 		return opError(op, foreignClient())
 	}
-	stored, err := findClient(s.conn(ctx), false, c.OrgID, c.ID)
+	stored, err := findClient(s.conn(ctx), c.OrgID, c.ID)
 	if err != nil {
 		return s.translate(op, err)
 	}
@@ -44,7 +44,7 @@ func (s *Store) RegisterClient(ctx context.Context, c *domain.SyncClient) error 
 // FindClient loads a device's sync state in orgID. Returns CodeNotFound,
 // also for another organization's device.
 func (s *Store) FindClient(ctx context.Context, orgID, clientID string) (*domain.SyncClient, error) {
-	c, err := findClient(s.conn(ctx), false, orgID, clientID)
+	c, err := findClient(s.conn(ctx), orgID, clientID)
 	if err != nil {
 		return nil, s.translate("find sync client", err)
 	}

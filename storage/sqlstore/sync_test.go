@@ -811,3 +811,52 @@ func TestSnapshotPageJSONColumns(t *testing.T) {
 		}
 	})
 }
+
+// The overlap check takes the organization's lock before it reads: two
+// transactions that read nothing else in common cannot both find the slot
+// free and both book it.
+func TestOverlapCheckIsSerialized(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		org := sqltest.Org(t, s)
+		rep := sqltest.User(t, s, org, domain.RoleSales)
+		p := domain.Principal{OrgID: org.ID, UserID: rep.ID, Role: rep.Role}
+		start := time.Now().Add(48 * time.Hour).Truncate(time.Hour)
+		const writers = 8
+		var wg gosync.WaitGroup
+		gate := make(chan struct{})
+		for range writers {
+			wg.Go(func() {
+				<-gate
+				err := s.SyncWrite(ctx, p, func(tx domain.SyncTx) error {
+					clashes, err := tx.OverlappingAppointments(rep.ID, start, start.Add(time.Hour), "")
+					if err != nil || len(clashes) > 0 {
+						return err
+					}
+					// Give the others time to run their check meanwhile.
+					time.Sleep(20 * time.Millisecond)
+					return tx.Create(&domain.Appointment{Kind: "inspection", Title: "Roof", AssignedTo: rep.ID,
+						StartsAt: start, EndsAt: start.Add(time.Hour), Status: domain.AppointmentScheduled})
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		close(gate)
+		wg.Wait()
+		changes, err := s.ChangesSince(ctx, org.ID, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range changes {
+			if c.Kind == domain.KindAppointment {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d appointments booked in one slot, want 1", n)
+		}
+	})
+}

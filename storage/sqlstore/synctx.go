@@ -25,32 +25,57 @@ type syncTx struct{ *writeTx }
 var _ domain.SyncTx = syncTx{}
 
 // Client implements domain.SyncTx: it loads the device's state in the
-// transaction's organization and locks it until commit (the organization's
-// lock already orders pushes; this also holds off a pull recording its
-// cursor in between). Returns CodeNotFound.
+// transaction's organization and locks it until commit, which orders the
+// device's pushes (and holds off a pull recording its cursor in between).
+// The organization's settings come in the same statement, for Settings.
+// Returns CodeNotFound.
 func (t syncTx) Client(clientID string) (*domain.SyncClient, error) {
 	const op = "load sync client"
 	if err := t.usable(op); err != nil {
 		return nil, err
 	}
-	c, err := findClient(t.db, t.s.dialect == DialectPostgres, t.p.OrgID, clientID)
-	if err != nil {
-		if domain.IsCode(err, domain.CodeNotFound) {
-			return nil, opError(op, err)
-		}
+	q := t.db.Table("sync_clients").Select("sync_clients.*, organizations.settings AS org_settings").
+		Joins("JOIN organizations ON organizations.id = sync_clients.org_id").
+		Where("sync_clients.org_id = ? AND sync_clients.id = ?", t.p.OrgID, clientID)
+	if t.s.dialect == DialectPostgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE", Table: clause.Table{Name: "sync_clients"}})
+	}
+	var rows []struct {
+		domain.SyncClient `gorm:"embedded"`
+		OrgSettings       []byte `gorm:"column:org_settings"`
+	}
+	if err := q.Limit(1).Find(&rows).Error; err != nil {
 		return nil, t.fail(op, err)
 	}
-	return c, nil
+	if len(rows) == 0 {
+		return nil, opError(op, domain.ErrNotFound("sync client"))
+	}
+	c := rows[0].SyncClient
+	normalizeTimes(&c)
+	t.settings, t.haveSettings, t.orgKnown = rows[0].OrgSettings, true, true
+	return &c, nil
 }
 
 // Settings implements domain.SyncTx: the settings FindOrganization would
-// return, decoded from what the lock read.
+// return, as read with the device's state or, failing that, now. They are
+// not locked: an organization's settings are written only when it is
+// created.
 func (t syncTx) Settings() (domain.OrgSettings, error) {
 	const op = "organization settings"
 	if err := t.usable(op); err != nil {
 		return domain.OrgSettings{}, err
 	}
 	var st domain.OrgSettings
+	if !t.haveSettings {
+		var rows []struct{ Settings []byte }
+		if err := t.db.Raw("SELECT settings FROM organizations WHERE id = ?", t.p.OrgID).Scan(&rows).Error; err != nil {
+			return st, t.fail(op, err)
+		}
+		if len(rows) == 0 {
+			return st, opError(op, domain.ErrNotFound("organization"))
+		}
+		t.settings, t.haveSettings = rows[0].Settings, true
+	}
 	if len(t.settings) == 0 {
 		return st, nil
 	}
@@ -176,13 +201,10 @@ func (t syncTx) StateAt(kind domain.EntityKind, id string, seq int64) (json.RawM
 	return json.RawMessage(rows[0].Payload), true, nil
 }
 
-// findClient loads a device's state in orgID, locking its row if lock;
-// CodeNotFound if there is none (untranslated driver errors otherwise).
-func findClient(db *gorm.DB, lock bool, orgID, clientID string) (*domain.SyncClient, error) {
+// findClient loads a device's state in orgID; CodeNotFound if there is
+// none (untranslated driver errors otherwise).
+func findClient(db *gorm.DB, orgID, clientID string) (*domain.SyncClient, error) {
 	q := db.Table("sync_clients").Where("org_id = ? AND id = ?", orgID, clientID)
-	if lock {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
 	var cs []*domain.SyncClient
 	if err := q.Limit(1).Find(&cs).Error; err != nil {
 		return nil, err

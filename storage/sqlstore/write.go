@@ -89,11 +89,20 @@ func (s *Store) txOnce(ctx context.Context, fn func(db *gorm.DB) error) error {
 // move with it, and every person who gains or loses sight of one of them
 // gets a grant or revoke row aimed at them, in the same transaction.
 //
-// The organization's row is locked for the whole transaction, so writes of
-// one organization are serialized: a transaction's reads stay current until
-// it commits (a read-modify-write cannot lose a concurrent update), and
-// sequence numbers commit in order. Writes of different organizations do
-// not wait on each other (on PostgreSQL; SQLite has one writer at a time).
+// The organization's row is locked from the transaction's first write (which
+// takes the sequence number) until it commits, so sequence numbers commit in
+// order and one organization's writes are serialized. Reads come first and do
+// not wait for that lock: on PostgreSQL each record read before it is locked
+// itself (FOR NO KEY UPDATE) until commit, so a transaction's reads stay
+// current until it commits (a read-modify-write cannot lose a concurrent
+// update), and what is read once the organization's lock is held cannot
+// change either, since every write needs that lock. Checks that read a set of
+// rows rather than one (OverlappingAppointments) take the organization's
+// lock first. The lock is held only for the writes and the commit, which is
+// what bounds one organization's write rate. Writes of different
+// organizations do not wait on each other (on PostgreSQL; SQLite has one
+// writer at a time). Two transactions that lock the same record in opposite
+// orders deadlock; PostgreSQL aborts one and it is run again.
 //
 // If fn returns an error, or any statement failed (even one whose error fn
 // ignored), the transaction rolls back and Write returns that error. fn may
@@ -123,9 +132,6 @@ func (s *Store) write(ctx context.Context, op string, p domain.Principal, fn fun
 		t.db = db.Session(&gorm.Session{NowFunc: t.Now})
 		last = t
 		defer func() { t.done = true }()
-		if err := t.lockOrg(); err != nil {
-			return err
-		}
 		err := fn(t)
 		// A failed statement decides the outcome even if fn swallowed it:
 		// PostgreSQL has aborted the transaction already, and SQLite must
@@ -135,6 +141,11 @@ func (s *Store) write(ctx context.Context, op string, p domain.Principal, fn fun
 		}
 		if err == nil && t.allMembers {
 			err = t.addMembers(op)
+		}
+		if err == nil && !t.orgKnown {
+			// Nothing fn did showed that the organization exists (a
+			// transaction that wrote nothing, or only to the outbox).
+			err = t.checkOrg(op)
 		}
 		return err
 	})
@@ -155,6 +166,12 @@ type writeTx struct {
 	// seq is the organization's change sequence number this transaction
 	// took at its first write; 0 before.
 	seq int64
+	// locked says the transaction holds the organization's row lock (it
+	// took seq, or lockOrg ran): from then on reads need no row locks.
+	locked bool
+	// orgKnown says a statement has shown that the organization exists:
+	// its lock, its sequence, a record or device of it read.
+	orgKnown bool
 	// failed is the first statement failure; it dooms the transaction.
 	failed error
 	done   bool
@@ -178,9 +195,10 @@ type writeTx struct {
 	// Delete of a record drops its entry; nothing else in a Tx changes a
 	// record's fields.
 	records map[recordKey]cachedRecord
-	// settings is the organization row's settings column as lockOrg read
-	// it, decoded on demand (syncTx.Settings).
-	settings []byte
+	// settings is the organization row's settings column once read (with
+	// the device's state, or on demand), decoded by syncTx.Settings.
+	settings     []byte
+	haveSettings bool
 }
 
 // cachedRecord is a record as stored, with the scope its row holds (for a
@@ -218,28 +236,52 @@ func opError(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
 
-// lockOrg takes the organization row's lock (PostgreSQL; SQLite's
-// BEGIN IMMEDIATE already holds the database's) and checks that it exists.
-// The same statement reads the organization's settings, which the sync
-// engine needs for scoring: one round trip fewer per push than a lookup
-// before the transaction, and never staler than the lock.
-func (t *writeTx) lockOrg() error {
-	q := "SELECT change_seq, settings FROM organizations WHERE id = ?"
+// lockOrg takes the organization row's lock before the first write, for a
+// check that reads a set of rows (PostgreSQL; SQLite's BEGIN IMMEDIATE
+// already holds the database's), and checks that the organization exists.
+// It takes the strength the sequence number's UPDATE takes, so that it
+// conflicts with other transactions' writes and not with foreign-key checks.
+func (t *writeTx) lockOrg(op string) error {
+	if t.locked {
+		return nil
+	}
+	q := "SELECT settings FROM organizations WHERE id = ?"
 	if t.s.dialect == DialectPostgres {
-		q += " FOR UPDATE"
+		q += " FOR NO KEY UPDATE"
 	}
-	var rows []struct {
-		ChangeSeq int64
-		Settings  []byte
-	}
+	var rows []struct{ Settings []byte }
 	if err := t.db.Raw(q, t.p.OrgID).Scan(&rows).Error; err != nil {
-		return t.fail("write", err)
+		return t.fail(op, err)
 	}
 	if len(rows) == 0 {
-		return opError("write", domain.ErrNotFound("organization"))
+		return opError(op, domain.ErrNotFound("organization"))
 	}
-	t.settings = rows[0].Settings
+	t.locked, t.orgKnown, t.settings, t.haveSettings = true, true, rows[0].Settings, true
 	return nil
+}
+
+// checkOrg returns CodeNotFound if the organization does not exist.
+func (t *writeTx) checkOrg(op string) error {
+	var n int64
+	if err := t.db.Raw("SELECT count(*) FROM organizations WHERE id = ?", t.p.OrgID).Scan(&n).Error; err != nil {
+		return t.fail(op, err)
+	}
+	if n == 0 {
+		return opError(op, domain.ErrNotFound("organization"))
+	}
+	t.orgKnown = true
+	return nil
+}
+
+// reader is the connection a read of one record goes through: before the
+// organization's lock is held, on PostgreSQL, it locks the rows it reads
+// until commit (the strength an UPDATE takes, which foreign-key checks of
+// new children do not wait for).
+func (t *writeTx) reader() *gorm.DB {
+	if t.locked || t.s.dialect != DialectPostgres {
+		return t.db
+	}
+	return t.db.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
 }
 
 // nextSeq takes the organization's next change sequence number on the first
@@ -257,7 +299,7 @@ func (t *writeTx) nextSeq(op string) (int64, error) {
 	if len(seq) != 1 {
 		return 0, opError(op, domain.ErrNotFound("organization"))
 	}
-	t.seq = seq[0]
+	t.seq, t.locked, t.orgKnown = seq[0], true, true
 	return t.seq, nil
 }
 
@@ -361,9 +403,9 @@ func (t *writeTx) loadRow(e entity, kind domain.EntityKind, id string) (cachedRe
 	var c cachedRecord
 	var err error
 	if domain.IsSynced(kind) {
-		c, err = findWithScope(t.db, e, t.p.OrgID, id)
+		c, err = findWithScope(t.reader(), e, t.p.OrgID, id)
 	} else {
-		c.rec, err = findIn(t.db, e, t.p.OrgID, id, true)
+		c.rec, err = findIn(t.reader(), e, t.p.OrgID, id, true)
 	}
 	if domain.IsCode(err, domain.CodeNotFound) {
 		c, err = cachedRecord{}, nil
@@ -375,6 +417,8 @@ func (t *writeTx) loadRow(e entity, kind domain.EntityKind, id string) (cachedRe
 		t.records = map[recordKey]cachedRecord{}
 	}
 	t.records[key] = c
+	// A record's row names its organization by a foreign key.
+	t.orgKnown = t.orgKnown || c.rec != nil
 	return c, nil
 }
 
@@ -758,7 +802,7 @@ func (t *writeTx) current(op string, e entity, id string) (currentRow, error) {
 	case domain.KindProject:
 		cols = append(cols, "lead_id", "customer_id")
 	}
-	q := t.db.Table(e.table).Select(cols).Where("org_id = ? AND id = ?", t.p.OrgID, id)
+	q := t.reader().Table(e.table).Select(cols).Where("org_id = ? AND id = ?", t.p.OrgID, id)
 	if softDeletable(kind) {
 		q = q.Where("deleted_at IS NULL")
 	}

@@ -192,9 +192,21 @@ func (u *uploads) create(c *fiber.Ctx) error {
 	}
 	// Deduplication: the bytes of this hash are already stored (this photo
 	// was uploaded before, or another photo with the same bytes), so the
-	// upload completes at once.
+	// upload completes at once. The store is asked while the database sums
+	// the organization's unfinished uploads.
 	key := domain.OriginalKey(p.OrgID, ph.SHA256)
-	if info, err := u.Blobs.Stat(ctx, key); err == nil && info.Size == length {
+	type statResult struct {
+		info domain.BlobInfo
+		err  error
+	}
+	stat := make(chan statResult, 1)
+	go func() {
+		info, err := u.Blobs.Stat(ctx, key)
+		stat <- statResult{info, err}
+	}()
+	inFlight, qerr := u.Uploads.UploadBytesInFlight(ctx, p.OrgID)
+	st := <-stat
+	if info, err := st.info, st.err; err == nil && info.Size == length {
 		up.Offset, up.Complete = length, true
 		up.Content = info.ContentType
 		if err := u.Uploads.CreateUpload(ctx, up); err != nil {
@@ -207,9 +219,8 @@ func (u *uploads) create(c *fiber.Ctx) error {
 	} else if err != nil && !domain.IsCode(err, domain.CodeNotFound) {
 		return err
 	}
-	inFlight, err := u.Uploads.UploadBytesInFlight(ctx, p.OrgID)
-	if err != nil {
-		return err
+	if qerr != nil {
+		return qerr
 	}
 	if inFlight+length > u.OrgQuota {
 		return domain.Errorf(domain.CodeUploadQuota,
@@ -268,6 +279,16 @@ func (u *uploads) visiblePhoto(ctx context.Context, p domain.Principal, id strin
 	return u.findPhoto(ctx, p.OrgID, id)
 }
 
+// canReadPhoto is visiblePhoto without loading the photo, for requests that
+// only need to know the caller may still see it.
+func (u *uploads) canReadPhoto(ctx context.Context, p domain.Principal, id string) error {
+	anchor, err := u.records.ResolveAnchor(ctx, p.OrgID, domain.KindPhoto, id)
+	if err != nil {
+		return err
+	}
+	return domain.Authorize(p, domain.ActionRead, anchor)
+}
+
 func (u *uploads) findPhoto(ctx context.Context, orgID, id string) (*domain.Photo, error) {
 	rec, err := u.records.FindRecord(ctx, orgID, domain.KindPhoto, id)
 	if err != nil {
@@ -296,7 +317,7 @@ func (u *uploads) loadUpload(c *fiber.Ctx) (domain.Principal, *domain.Upload, er
 	if err != nil {
 		return p, nil, err
 	}
-	if _, err := u.visiblePhoto(ctx, p, up.PhotoID); err != nil {
+	if err := u.canReadPhoto(ctx, p, up.PhotoID); err != nil {
 		if domain.IsCode(err, domain.CodeNotFound) {
 			return p, nil, domain.ErrNotFound("upload")
 		}
@@ -536,13 +557,16 @@ func (u *uploads) finish(ctx context.Context, p domain.Principal, up *domain.Upl
 // phone): the upload is discarded and the photo says why.
 func (u *uploads) checkBytes(ctx context.Context, p domain.Principal, up *domain.Upload, h hash.Hash, scan *domain.ImageScan) error {
 	if got := hex.EncodeToString(h.Sum(nil)); got != up.SHA256 {
-		return u.refuse(ctx, p, up, domain.FailureHashMismatch, domain.Errorf(domain.CodeContentMismatch,
-			"the uploaded bytes do not hash to the photo's sha256; the upload was discarded"))
+		return u.refuse(ctx, p, up, domain.FailureHashMismatch, errHashMismatch())
 	}
 	if err := scan.Check(); err != nil {
 		return u.refuse(ctx, p, up, domain.FailureCorrupt, err)
 	}
 	return nil
+}
+
+func errHashMismatch() error {
+	return domain.Errorf(domain.CodeContentMismatch, "the uploaded bytes do not hash to the photo's sha256; the upload was discarded")
 }
 
 // restoreScan continues the image scan of an upload's bytes. An upload

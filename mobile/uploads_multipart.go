@@ -25,9 +25,11 @@ import (
 // Most uploads arrive whole in their first PATCH (tus clients send the
 // whole file unless the connection breaks). An upload that starts here
 // and fits in the two part buffers is therefore held until its body ends:
-// if the body completes it, its hash and structure are checked before
-// anything is stored, and it is stored with one verified PUT of the final
-// object instead of a multipart upload.
+// if the body completes it, its structure is checked before anything is
+// stored, and it is stored with one PUT of the final object that carries
+// the photo's sha256, which the store verifies before it keeps the bytes,
+// instead of a multipart upload. Its bytes are hashed once, by the store;
+// only if the body ends early are they hashed here, to be resumed.
 func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Upload, want []byte, running, reqHash hash.Hash) error {
 	ctx := c.UserContext()
 	scan, err := restoreScan(up)
@@ -123,7 +125,9 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 			}
 			content = ct
 		}
-		running.Write(chunk)
+		if !whole {
+			running.Write(chunk)
+		}
 		_, _ = scan.Write(chunk)
 		if reqHash != nil {
 			reqHash.Write(chunk)
@@ -166,11 +170,16 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 		return c.SendStatus(http.StatusNoContent)
 	}
 	if whole && pos == up.Length {
-		return u.storeWhole(c, p, up, [][]byte{held, buf[:fill]}, content, running, scan)
+		return u.storeWhole(c, p, up, [][]byte{held, buf[:fill]}, content, scan)
+	}
+	if whole {
+		// A held upload that did not end here goes on as any other: its
+		// bytes are hashed, its first part (if full) stored as a part, the
+		// rest as the tail.
+		running.Write(held)
+		running.Write(buf[:fill])
 	}
 	if held != nil {
-		// A held upload that did not end here: its first part is stored
-		// as a part after all, and the rest as usual.
 		if err := putPart(held); err != nil {
 			return err
 		}
@@ -253,13 +262,14 @@ func (u *uploads) completeMultipart(ctx context.Context, up *domain.Upload, key 
 }
 
 // storeWhole finishes an upload whose bytes all arrived in this request
-// (held in parts, in order): they are checked, stored as the photo's
-// original in one verified PUT, the photo is marked uploaded and the
-// upload complete. Bytes that fail a check are never stored.
-func (u *uploads) storeWhole(c *fiber.Ctx, p domain.Principal, up *domain.Upload, parts [][]byte, content string, running hash.Hash, scan *domain.ImageScan) error {
+// (held in parts, in order): they are stored as the photo's original in
+// one PUT that the store verifies against the photo's sha256, the photo is
+// marked uploaded and the upload complete. Bytes that fail a check are
+// never stored.
+func (u *uploads) storeWhole(c *fiber.Ctx, p domain.Principal, up *domain.Upload, parts [][]byte, content string, scan *domain.ImageScan) error {
 	ctx := c.UserContext()
-	if err := u.checkBytes(ctx, p, up, running, scan); err != nil {
-		return err
+	if err := scan.Check(); err != nil {
+		return u.refuse(ctx, p, up, domain.FailureCorrupt, err)
 	}
 	readers := make([]io.Reader, 0, len(parts))
 	for _, b := range parts {
@@ -268,14 +278,13 @@ func (u *uploads) storeWhole(c *fiber.Ctx, p domain.Principal, up *domain.Upload
 	key := domain.OriginalKey(up.OrgID, up.SHA256)
 	if _, err := u.Multipart.PutVerified(ctx, key, io.MultiReader(readers...), up.Length, content, up.SHA256); err != nil {
 		if domain.IsCode(err, domain.CodeContentMismatch) {
-			// The bytes hashed right here: the store received others.
-			return domain.WrapError(domain.CodeUnavailable, err, "the photo store did not receive the bytes intact; send them again")
+			return u.refuse(ctx, p, up, domain.FailureHashMismatch, errHashMismatch())
 		}
 		return err
 	}
 	from := up.Offset
 	up.Offset, up.Content = up.Length, content
-	up.HashState = marshalHash(running)
+	up.HashState = nil // complete: no hash to resume
 	up.ScanState = marshalScan(scan)
 	if err := u.markUploaded(ctx, p, up, key); err != nil {
 		return err

@@ -404,8 +404,9 @@ func jsonEqual(t *testing.T, a, b any) bool {
 // its crash between enqueue and mark, are tested in
 // jobs/relay_test.go (TestRelayOnceRecoversFromCrashBetweenEnqueueAndMark,
 // TestRelayOnceNeverSeesRolledBackMessages, TestConcurrentRelaysEnqueueEachMessageOnce).
-// No sync mutation enqueues a side effect yet, so the write here is a
-// store.Write with tx.Enqueue, as intake and the workers do.
+// The write here is a store.Write with tx.Enqueue, as intake and the
+// workers do; lead.create's own alert chain is tested by
+// TestLeadCreateStartsTheAlertChainForOthers.
 func TestGuarantee14SideEffectsOnce(t *testing.T) {
 	t.Parallel()
 	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {

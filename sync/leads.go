@@ -27,7 +27,9 @@ func leadMutations() []*mutationDef {
 				"It starts in status new and is scored by the server. " +
 				"A sales rep's lead is assigned to the rep (assigned_to may be omitted or the rep's own id); " +
 				"managers and admins may assign it to any active team member or leave it unassigned. " +
-				"white_glove (schema 2) may be set only by managers and admins. source defaults to \"mobile\".",
+				"white_glove (schema 2) may be set only by managers and admins. source defaults to \"mobile\". " +
+				"A lead assigned to someone other than its creator, or to nobody, starts the 2-minute alert chain; " +
+				"a lead its creator keeps does not (they have it in hand).",
 			Args: append([]ArgInfo{{Name: "id", Type: "string (UUID)", Required: true}},
 				fieldArgs(domain.KindLead, leadFields, nil)...),
 			Rejections: append(common, RejectForbidden, RejectAlreadyExists),
@@ -111,7 +113,13 @@ func leadCreate(m *mut) error {
 	if err := m.create(l, view); err != nil {
 		return err
 	}
-	// Every new lead starts its 2-minute alert chain (jobs/alerting).
+	// A new lead starts its 2-minute alert chain (jobs/alerting) unless
+	// its creator keeps it: a rep who typed in a lead from a doorstep has
+	// it in hand, and paging them (then their manager) about it would be
+	// noise that also spoils the response-time figures.
+	if l.AssignedTo == m.p.UserID {
+		return nil
+	}
 	for _, msg := range domain.LeadAlertMessages(l) {
 		if err := m.tx.Enqueue(msg); err != nil {
 			return err

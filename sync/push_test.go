@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	gosync "sync"
@@ -425,6 +426,61 @@ func TestConcurrentBookingsOfOnePerson(t *testing.T) {
 		}
 		if applied != 1 {
 			t.Fatalf("%d of %d bookings of one slot applied, want 1", applied, devices)
+		}
+	})
+}
+
+// A lead created on a phone starts the 2-minute alert chain when it reaches
+// someone other than its creator (or nobody yet), and not when its creator
+// keeps it.
+func TestLeadCreateStartsTheAlertChainForOthers(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		b := setup(t, s)
+		// Whether the chain's message for level is in the outbox, read
+		// without claiming anything: enqueueing its id again is refused
+		// if it is there (and rolled back if not).
+		queued := func(leadID string, level int) bool {
+			t.Helper()
+			errProbe := errors.New("probe")
+			err := s.Write(ctx, sqltest.System(b.org), func(tx domain.Tx) error {
+				if err := tx.Enqueue(domain.OutboxMessage{ID: domain.AlertTaskID(leadID, level), Kind: "probe"}); err != nil {
+					return err
+				}
+				return errProbe
+			})
+			if err != nil && !errors.Is(err, errProbe) && !domain.IsCode(err, domain.CodeConflict) {
+				t.Fatal(err)
+			}
+			return domain.IsCode(err, domain.CodeConflict)
+		}
+		create := func(as domain.Principal, args map[string]any) string {
+			t.Helper()
+			d := synctest.NewDevice(t, b.e, as)
+			args["id"], args["first_name"], args["phone"] = synctest.NewID(), "Pat", "248-555-0100"
+			m := d.MustPush(t, "lead.create", args)
+			d.MustPull(t)
+			if o, rejected := d.Outcomes[m.ID]; rejected {
+				t.Fatalf("lead.create rejected: %+v", o)
+			}
+			return args["id"].(string)
+		}
+		for _, tc := range []struct {
+			name  string
+			as    domain.Principal
+			args  map[string]any
+			chain bool
+		}{
+			{"rep's own lead", b.asA, map[string]any{}, false},
+			{"manager's lead for a rep", b.asManager, map[string]any{"assigned_to": b.repA.ID}, true},
+			{"manager's unassigned lead", b.asManager, map[string]any{}, true},
+			{"manager keeps it", b.asManager, map[string]any{"assigned_to": b.manager.ID}, false},
+		} {
+			id := create(tc.as, tc.args)
+			for level := domain.LevelRep; level <= domain.MaxAlertLevel; level++ {
+				if got := queued(id, level); got != tc.chain {
+					t.Errorf("%s: level %d queued %v, want %v", tc.name, level, got, tc.chain)
+				}
+			}
 		}
 	})
 }

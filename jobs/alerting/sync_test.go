@@ -10,16 +10,24 @@ import (
 	"github.com/iswitchroofs/fieldsync/sync/synctest"
 )
 
-// A lead created on a rep's phone starts the same chain, and the phone's
-// alert.acknowledge stops it: through the real sync engine.
+// A lead a manager's phone creates for a rep starts the same chain, and the
+// rep's phone's alert.acknowledge stops it: through the real sync engine. A
+// lead a rep creates for themselves starts none.
 func TestDeviceLeadAndDeviceAcknowledgement(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	engine := fsync.New(fsync.Config{Store: b.store, Clock: b.clock})
 	phone := synctest.NewDevice(t, engine, sqltest.As(b.rep))
-	leadID := synctest.NewID()
-	phone.MustPush(t, "lead.create", map[string]any{"id": leadID, "first_name": "Dee", "last_name": "Vice", "phone": "+12485550166"})
+	phone.MustPush(t, "lead.create", map[string]any{"id": synctest.NewID(), "first_name": "Own", "last_name": "Lead", "phone": "+12485550177"})
+	b.at(0)
+	if ran := b.runner.ran(); len(ran) != 0 {
+		t.Fatalf("tasks after a rep's own lead = %v", ran)
+	}
 
+	managerPhone := synctest.NewDevice(t, engine, sqltest.As(b.manager))
+	leadID := synctest.NewID()
+	managerPhone.MustPush(t, "lead.create", map[string]any{"id": leadID, "first_name": "Dee", "last_name": "Vice",
+		"phone": "+12485550166", "assigned_to": b.rep.ID})
 	b.at(0)
 	if ran := b.runner.ran(); len(ran) != 1 || ran[0] != "alert:"+leadID {
 		t.Fatalf("tasks after a device's lead = %v", ran)

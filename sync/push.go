@@ -155,6 +155,14 @@ func (b *batch) apply(ctx context.Context, m Mutation) (applied, error) {
 		if err != nil {
 			return err
 		}
+		// The device advances before the handler runs: it commits only
+		// with the handler's effects (a failure rolls both back), and
+		// written before the handler's first write takes the
+		// organization's lock, it does not lengthen the time that lock
+		// is held.
+		if err := b.advance(tx, c, m.ID); err != nil {
+			return err
+		}
 		mc := &mut{
 			ctx: ctx, tx: tx, p: b.p, clientID: b.req.ClientID, id: m.ID, name: m.Name,
 			args: m.Args, schema: b.req.SchemaVersion, settings: settings,
@@ -171,7 +179,7 @@ func (b *batch) apply(ctx context.Context, m Mutation) (applied, error) {
 			}
 		}
 		r.status, r.last = statusApplied, m.ID
-		return b.advance(tx, c, m.ID)
+		return nil
 	})
 	var he *errHandler
 	switch {

@@ -164,7 +164,9 @@ type MutationOutcome struct {
 // same transaction as the mutation's effects.
 type SyncTx interface {
 	Tx
-	// Client loads the device's sync state for update. Returns CodeNotFound.
+	// Client loads the device's sync state for update, locking it until
+	// the transaction ends, so one device's transactions run one at a time.
+	// Returns CodeNotFound.
 	Client(clientID string) (*SyncClient, error)
 	// Settings are the organization's settings as of the transaction (read
 	// with its lock, so a push needs no lookup before its transaction).

@@ -13,7 +13,7 @@ import (
 // Push applies a device's batch of mutations, in order, each exactly once.
 //
 // Each mutation runs in its own transaction of the one write path, which
-// first re-reads the device's LastMutationID under the organization's lock:
+// first re-reads the device's LastMutationID under the device's row lock:
 //   - id ≤ LastMutationID: already processed (a replay), skipped;
 //   - id > LastMutationID+1: a gap; the push stops, applies nothing more and
 //     answers Gap{Expected, Got};
@@ -31,8 +31,9 @@ import (
 // acknowledged, and the device retries the same batch later.
 //
 // Concurrent pushes of the same batch (a retry racing the original) are
-// serialized by the organization's lock, and the in-transaction re-read
-// decides, so each mutation applies once.
+// serialized by the device's row lock (SyncTx.Client locks it until
+// commit), and the in-transaction re-read decides, so each mutation applies
+// once.
 //
 // Errors: CodeUpgradeRequired, CodeInvalid (the request's shape, see
 // DecodePush), CodeNotFound (unknown client: register the device),
@@ -62,8 +63,7 @@ func (e *Engine) Push(ctx context.Context, p domain.Principal, req PushRequest) 
 		return resp, nil
 	}
 	// The device's state and the organization's settings are read inside
-	// each mutation's transaction (under the organization's lock), not
-	// before: a push is then as many round trips shorter, and the
+	// each mutation's transaction (the device's row locked), not before: a push is then as many round trips shorter, and the
 	// in-transaction read is the one that decides anyway.
 	b := &batch{e: e, p: p, req: req}
 	known := int64(-1) // the device's LastMutationID once a transaction has read it

@@ -26,7 +26,7 @@ import (
 // The tus 1.0 protocol's constants.
 const (
 	tusVersion      = "1.0.0"
-	tusExtensions   = "creation,checksum,termination,expiration"
+	tusExtensions   = "creation,creation-with-upload,checksum,termination,expiration"
 	tusContentType  = "application/offset+octet-stream"
 	tusChecksumAlgo = "sha256"
 )
@@ -152,11 +152,25 @@ func (u *uploads) options(c *fiber.Ctx) error {
 }
 
 // create is the tus creation extension: Upload-Length and, in
-// Upload-Metadata, the photo_id of a photo record made by sync.
+// Upload-Metadata, the photo_id of a photo record made by sync. With the
+// creation-with-upload extension the request's body (Content-Type
+// application/offset+octet-stream) holds the first bytes, which are taken
+// as a PATCH at offset 0 would take them: a client that sends the whole
+// photo this way needs one request.
 func (u *uploads) create(c *fiber.Ctx) error {
 	p, err := mustPrincipal(c)
 	if err != nil {
 		return err
+	}
+	var want []byte
+	withBody := c.Request().Header.ContentLength() != 0 && c.Get(fiber.HeaderContentType) != ""
+	if withBody {
+		if mt, _, _ := strings.Cut(c.Get(fiber.HeaderContentType), ";"); strings.TrimSpace(mt) != tusContentType {
+			return domain.Errorf(domain.CodeUnsupportedMedia, "send the first bytes as %s, or no body", tusContentType)
+		}
+		if want, err = parseChecksum(c.Get("Upload-Checksum")); err != nil {
+			return err
+		}
 	}
 	ctx := c.UserContext()
 	if c.Get("Upload-Defer-Length") != "" {
@@ -215,6 +229,9 @@ func (u *uploads) create(c *fiber.Ctx) error {
 		if err := u.markUploaded(ctx, p, up, key); err != nil {
 			return err
 		}
+		if withBody {
+			c.Set(fiber.HeaderConnection, "close") // the bytes are not needed
+		}
 		return u.created(c, up)
 	} else if err != nil && !domain.IsCode(err, domain.CodeNotFound) {
 		return err
@@ -228,6 +245,12 @@ func (u *uploads) create(c *fiber.Ctx) error {
 	}
 	if err := u.Uploads.CreateUpload(ctx, up); err != nil {
 		return err
+	}
+	if withBody {
+		if err := u.receive(c, p, up, 0, want); err != nil {
+			return err
+		}
+		c.Response().ResetBody()
 	}
 	return u.created(c, up)
 }

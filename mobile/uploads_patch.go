@@ -42,6 +42,13 @@ func (u *uploads) patch(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return u.receive(c, p, up, offset, want)
+}
+
+// receive takes a body of bytes at offset into the upload (PATCH, and
+// POST with the creation-with-upload extension) and answers 204 with the
+// new offset.
+func (u *uploads) receive(c *fiber.Ctx, p domain.Principal, up *domain.Upload, offset int64, want []byte) error {
 	if up.Complete {
 		// Deduplicated, or a retry of the request whose answer was lost:
 		// the bytes are all here, so the body is not needed.

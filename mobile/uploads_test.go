@@ -857,3 +857,62 @@ func TestUploadHeldWholeButCutShort(t *testing.T) {
 		})
 	}
 }
+
+// With creation-with-upload the POST carries the first bytes: the whole
+// photo in one request, or a start that a PATCH completes. Bytes that are
+// not an image are refused as from a PATCH.
+func TestUploadCreationWithUpload(t *testing.T) {
+	for _, kind := range stores() {
+		t.Run(kind.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newPhotoEnv(t, kind)
+			post := func(ph *domain.Photo, body []byte) tusAnswer {
+				return e.do(e.base, http.MethodPost, "/v1/uploads", e.tech, map[string]string{
+					"Upload-Length":   strconv.FormatInt(ph.ByteSize, 10),
+					"Upload-Metadata": "photo_id " + base64.StdEncoding.EncodeToString([]byte(ph.ID)),
+					"Content-Type":    tusContentType,
+				}, body)
+			}
+			for i, first := range []int{-1, 3000} {
+				data := jpegBytes(uint64(70+i), 40<<10)
+				ph := e.photo(data)
+				body := data
+				if first > 0 {
+					body = data[:first]
+				}
+				a := post(ph, body)
+				if a.status != http.StatusCreated || a.header.Get("Upload-Offset") != strconv.Itoa(len(body)) || a.header.Get("Location") == "" {
+					t.Fatalf("POST with %d bytes: %d offset %q location %q %+v", len(body), a.status,
+						a.header.Get("Upload-Offset"), a.header.Get("Location"), a.problem)
+				}
+				if first > 0 {
+					if b := e.patch(e.base, a.header.Get("Location"), int64(first), data[first:], nil); b.status != http.StatusNoContent {
+						t.Fatalf("PATCH after a POST with bytes: %d %+v", b.status, b.problem)
+					}
+				}
+				e.requireStored(ph, data)
+				if err := e.blobs.Delete(t.Context(), domain.OriginalKey(e.org.ID, sha(data))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			gif := append([]byte("GIF89a"), blobtest.Payload(71, 4000)...)
+			ph := e.photo(gif)
+			a := post(ph, gif)
+			if a.status != http.StatusUnsupportedMediaType || a.problem.Code != domain.CodeUnsupportedImage {
+				t.Fatalf("POST with a GIF: %d %q", a.status, a.problem.Code)
+			}
+			e.requireNothingLeft("")
+			if n, err := e.store.UploadBytesInFlight(t.Context(), e.org.ID); err != nil || n != 0 {
+				t.Errorf("uploads left in flight: %d %v", n, err)
+			}
+			a = e.do(e.base, http.MethodPost, "/v1/uploads", e.tech, map[string]string{
+				"Upload-Length":   strconv.FormatInt(ph.ByteSize, 10),
+				"Upload-Metadata": "photo_id " + base64.StdEncoding.EncodeToString([]byte(ph.ID)),
+				"Content-Type":    "image/gif",
+			}, gif)
+			if a.status != http.StatusUnsupportedMediaType || a.problem.Code != domain.CodeUnsupportedMedia {
+				t.Errorf("POST with a body of another Content-Type: %d %q", a.status, a.problem.Code)
+			}
+		})
+	}
+}

@@ -276,13 +276,25 @@ func inParallel(idx []int, workers int, fn func(int) error) (time.Duration, erro
 	return time.Since(start), err
 }
 
+// uploadRounds is how many times each sample photo is uploaded in each
+// part of the upload benchmark (one at a time, several at a time, one at a
+// time in one request).
+const uploadRounds = 4
+
 // BenchmarkPhotoUpload measures photo bytes uploaded through `fieldsync
 // serve` (tus: POST /v1/uploads, then one PATCH with the whole file, as
 // tus-js-client sends by default) into a real MinIO server, against PUTting
 // the same bytes into the same MinIO directly with minio-go, one upload at
 // a time on both sides. Each upload's bytes are unique (a sample photo with
 // random bytes after its end), so the server's deduplication by content
-// hash never skips one.
+// hash never skips one. A third part uploads one at a time with tus
+// creation-with-upload (the POST carries the whole file: one request).
+//
+// The two sides alternate (upload by upload one at a time, in blocks of
+// two rounds of uploadWorkers several at a time, the side going first
+// switching each time), so a machine that slows down part way (other
+// work on it, MinIO flushing) slows both alike and the ratio holds. One
+// upload each way first warms the connections and is not counted.
 func BenchmarkPhotoUpload(b *testing.B) {
 	files := samplePhotos(b)
 	srvMinIO := miniotest.Start(b)
@@ -310,9 +322,10 @@ func BenchmarkPhotoUpload(b *testing.B) {
 	token := e.token(b, tech)
 	asTech := domain.Principal{OrgID: org.ID, UserID: tech.ID, Role: tech.Role}
 
-	const rounds = 4 // half of them one at a time, half concurrently
+	// A third of them one at a time, a third several at a time, a third in
+	// one request each; the last warms up.
 	var bodies [][]byte
-	for range rounds {
+	for range 3 * uploadRounds {
 		for _, f := range files {
 			raw, err := os.ReadFile(f)
 			if err != nil {
@@ -323,6 +336,8 @@ func BenchmarkPhotoUpload(b *testing.B) {
 			bodies = append(bodies, append(raw, tail...))
 		}
 	}
+	bodies = append(bodies, bodies[0][:len(bodies[0])-32:len(bodies[0])-32])
+	bodies[len(bodies)-1] = append(bodies[len(bodies)-1], []byte("warm-up, not measured, 32 bytes")...)
 	photos := make([]*domain.Photo, len(bodies))
 	err = e.sys.store.Write(ctx, asTech, func(tx domain.Tx) error {
 		for i, body := range bodies {
@@ -388,6 +403,21 @@ func BenchmarkPhotoUpload(b *testing.B) {
 		}
 		return nil
 	}
+	uploadOne := func(i int) error {
+		body := bodies[i]
+		created, err := tus(http.MethodPost, srv.base+"/v1/uploads", map[string]string{
+			"Upload-Length":   strconv.Itoa(len(body)),
+			"Upload-Metadata": "photo_id " + base64.StdEncoding.EncodeToString([]byte(photos[i].ID)),
+			"Content-Type":    "application/offset+octet-stream",
+		}, body)
+		if err != nil {
+			return err
+		}
+		if got := created.Header.Get("Upload-Offset"); got != strconv.Itoa(len(body)) {
+			return fmt.Errorf("upload %d in one request ended at offset %s of %d", i, got, len(body))
+		}
+		return nil
+	}
 	mc, err := minio.New(srvMinIO.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srvMinIO.AccessKey, srvMinIO.SecretKey, "")})
 	if err != nil {
 		b.Fatal(err)
@@ -402,28 +432,62 @@ func BenchmarkPhotoUpload(b *testing.B) {
 		return err
 	}
 
-	// Half the bodies one at a time, the other half uploadWorkers at a time;
-	// each half through the server, then the same bytes directly.
-	half := len(bodies) / 2
+	warm := len(bodies) - 1
+	if err := upload(warm); err != nil {
+		b.Fatal(err)
+	}
+	if err := put(warm); err != nil {
+		b.Fatal(err)
+	}
+
+	// A third of the bodies one at a time, a third uploadWorkers at a time,
+	// a third one at a time in one request, through the server and directly
+	// in alternation.
+	half := warm / 3
 	res := uploadResult{uploads: half, workers: uploadWorkers}
+	var oneReq, oneReqDirect time.Duration
+	var oneReqCPU float64
 	for _, run := range []struct {
-		from, workers    int
-		server, directed *time.Duration
-		cpu              *float64
-	}{{0, 1, &res.server, &res.direct, &res.serverCPU}, {half, uploadWorkers, &res.serverConc, &res.directConc, &res.serverCPUConc}} {
-		idx := make([]int, half)
-		for k := range idx {
-			idx[k] = run.from + k
+		from, workers, block int
+		fn                   func(int) error
+		server, directed     *time.Duration
+		cpu                  *float64
+	}{
+		{0, 1, 1, upload, &res.server, &res.direct, &res.serverCPU},
+		{half, uploadWorkers, 2 * uploadWorkers, upload, &res.serverConc, &res.directConc, &res.serverCPUConc},
+		{2 * half, 1, 1, uploadOne, &oneReq, &oneReqDirect, &oneReqCPU},
+	} {
+		var serverCPU float64
+		for k := 0; k < half; k += run.block {
+			idx := make([]int, 0, run.block)
+			for i := run.from + k; i < run.from+min(k+run.block, half); i++ {
+				idx = append(idx, i)
+			}
+			sides := []func() error{
+				func() error {
+					cpu0 := e.cpu(b, srv)
+					d, err := inParallel(idx, run.workers, run.fn)
+					cpu1 := e.cpu(b, srv)
+					*run.server += d
+					serverCPU += cpu1.server - cpu0.server
+					return err
+				},
+				func() error {
+					d, err := inParallel(idx, run.workers, put)
+					*run.directed += d
+					return err
+				},
+			}
+			if (k/run.block)%2 == 1 {
+				sides[0], sides[1] = sides[1], sides[0]
+			}
+			for _, side := range sides {
+				if err := side(); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}
-		cpu0 := e.cpu(b, srv)
-		d, err := inParallel(idx, run.workers, upload)
-		if err != nil {
-			b.Fatal(err)
-		}
-		*run.server, *run.cpu = d, cpu0.until(e.cpu(b, srv)).server
-		if *run.directed, err = inParallel(idx, run.workers, put); err != nil {
-			b.Fatal(err)
-		}
+		*run.cpu = serverCPU / run.server.Seconds()
 	}
 	for _, body := range bodies[:half] {
 		res.bytes += int64(len(body))
@@ -431,7 +495,10 @@ func BenchmarkPhotoUpload(b *testing.B) {
 	b.Logf("%d uploads, %.1f MB, one at a time: through the server %.1f MB/s, direct PUT %.1f MB/s, ratio %.2f; %d at a time: %.1f vs %.1f MB/s, ratio %.2f",
 		res.uploads, mb(res.bytes), res.serverMBps(), res.directMBps(), res.serverMBps()/res.directMBps(),
 		uploadWorkers, res.concMBps(res.serverConc), res.concMBps(res.directConc), res.concMBps(res.serverConc)/res.concMBps(res.directConc))
+	b.Logf("creation-with-upload (the POST carries the file), one at a time: %.1f vs %.1f MB/s, ratio %.2f",
+		res.concMBps(oneReq), res.concMBps(oneReqDirect), res.concMBps(oneReq)/res.concMBps(oneReqDirect))
 	b.ReportMetric(res.serverMBps()/res.directMBps(), "ratio")
+	b.ReportMetric(res.concMBps(oneReq)/res.concMBps(oneReqDirect), "ratio-one-request")
 	b.ReportMetric(res.concMBps(res.serverConc)/res.concMBps(res.directConc), "ratio-concurrent")
 	report.set(func(r *benchReport) { r.upload = &res })
 }

@@ -191,8 +191,29 @@ func (u *uploads) create(c *fiber.Ctx) error {
 	if photoID == "" {
 		return domain.Invalid(domain.FieldError{Field: "photo_id", Message: "Upload-Metadata must carry the photo_id of a photo created by sync"})
 	}
-	ph, err := u.visiblePhoto(ctx, p, photoID)
+	if _, err := uuid.Parse(photoID); err != nil {
+		return domain.ErrNotFound("photo")
+	}
+	ph, err := u.findPhoto(ctx, p.OrgID, photoID)
 	if err != nil {
+		return err
+	}
+	// Deduplication: the bytes of this hash are already stored (this photo
+	// was uploaded before, or another photo with the same bytes), so the
+	// upload completes at once. The store is asked while the database
+	// checks the caller's scope and sums the organization's unfinished
+	// uploads; its answer is used only if the caller may see the photo.
+	key := domain.OriginalKey(p.OrgID, ph.SHA256)
+	type statResult struct {
+		info domain.BlobInfo
+		err  error
+	}
+	stat := make(chan statResult, 1)
+	go func() {
+		info, err := u.Blobs.Stat(ctx, key)
+		stat <- statResult{info, err}
+	}()
+	if err := u.canReadPhoto(ctx, p, photoID); err != nil {
 		return err
 	}
 	if length != ph.ByteSize {
@@ -204,20 +225,6 @@ func (u *uploads) create(c *fiber.Ctx) error {
 		ID: uuid.NewString(), OrgID: p.OrgID, PhotoID: ph.ID, UserID: p.UserID,
 		Length: length, SHA256: ph.SHA256, ExpiresAt: now.Add(u.TTL),
 	}
-	// Deduplication: the bytes of this hash are already stored (this photo
-	// was uploaded before, or another photo with the same bytes), so the
-	// upload completes at once. The store is asked while the database sums
-	// the organization's unfinished uploads.
-	key := domain.OriginalKey(p.OrgID, ph.SHA256)
-	type statResult struct {
-		info domain.BlobInfo
-		err  error
-	}
-	stat := make(chan statResult, 1)
-	go func() {
-		info, err := u.Blobs.Stat(ctx, key)
-		stat <- statResult{info, err}
-	}()
 	inFlight, qerr := u.Uploads.UploadBytesInFlight(ctx, p.OrgID)
 	st := <-stat
 	if info, err := st.info, st.err; err == nil && info.Size == length {

@@ -302,7 +302,7 @@ func (e *ServerError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status,
 // photo record are wrong. (A missing photo is retried: its photo.create may
 // not have been pushed yet.)
 var permanentCodes = map[string]bool{
-	"unsupported_image_type": true, "image_too_large": true, "content_hash_mismatch": true,
+	"unsupported_image_type": true, "image_too_large": true, "image_corrupt": true, "content_hash_mismatch": true,
 	"payload_too_large": true, "invalid": true, "forbidden": true,
 }
 

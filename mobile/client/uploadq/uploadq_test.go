@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	gosync "sync"
 	"testing"
 	"time"
@@ -286,5 +287,38 @@ func TestQueuePermanentAndTransientRefusals(t *testing.T) {
 	it, _ = q.Item(t.Context(), unknown)
 	if it.State != uploadq.StateQueued || it.Attempts != 1 {
 		t.Errorf("unknown photo: %+v", it)
+	}
+
+	// A photo file truncated on the phone (its record's sha256 is of the
+	// truncated file) is refused for good, and kept.
+	truncated, tpath, _ := s.photo(t, 77, 300<<10)
+	data, err := os.ReadFile(tpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = data[:len(data)-1000]
+	tpath = filepath.Join(t.TempDir(), "IMG_0002.jpg")
+	if err := os.WriteFile(tpath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tsum := sha256.Sum256(data)
+	truncated.SHA256, truncated.ByteSize = hex.EncodeToString(tsum[:]), int64(len(data))
+	if err := s.store.Write(t.Context(), sqltest.As(s.tech), func(tx domain.Tx) error { return tx.Update(truncated) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Enqueue(t.Context(), truncated.ID, tpath); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := q.RunOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	it, _ = q.Item(t.Context(), truncated.ID)
+	if it.State != uploadq.StateFailed || !strings.Contains(it.LastError, "image_corrupt") {
+		t.Errorf("truncated photo: %+v", it)
+	}
+	if _, err := os.Stat(tpath); err != nil {
+		t.Errorf("a refused photo's file was removed: %v", err)
 	}
 }

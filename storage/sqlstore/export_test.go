@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 
 	"gorm.io/gorm"
@@ -40,4 +41,27 @@ func MigrateTo(ctx context.Context, s *Store, version int64) error {
 	}
 	_, err = p.UpTo(ctx, version)
 	return err
+}
+
+// ChangedColumns finds a record in a Write, lets change alter it and
+// returns the columns an Update of it would rewrite (before the version and
+// audit stamps, which every Update changes). The Write rolls back.
+func ChangedColumns(ctx context.Context, s *Store, p domain.Principal, kind domain.EntityKind, id string, change func(domain.Record)) ([]string, error) {
+	var cols []string
+	done := errors.New("done")
+	err := s.Write(ctx, p, func(tx domain.Tx) error {
+		rec, err := tx.Find(kind, id)
+		if err != nil {
+			return err
+		}
+		change(rec)
+		if cols, err = tx.(*writeTx).changedColumns(rec); err != nil {
+			return err
+		}
+		return done
+	})
+	if errors.Is(err, done) {
+		err = nil
+	}
+	return cols, err
 }

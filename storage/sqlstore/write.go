@@ -643,8 +643,11 @@ func (t *writeTx) changedColumns(rec domain.Record) ([]string, error) {
 		if f.DBName == "" || slices.Contains(updateOmits, f.DBName) {
 			continue
 		}
-		a, _ := f.ValueOf(t.db.Statement.Context, old)
-		b, _ := f.ValueOf(t.db.Statement.Context, cur)
+		// The fields themselves, not ValueOf's: for a column with a
+		// serializer (JSON) ValueOf hands back a wrapper that never equals
+		// another, which rewrote such columns on every update.
+		a := f.ReflectValueOf(t.db.Statement.Context, old).Interface()
+		b := f.ReflectValueOf(t.db.Statement.Context, cur).Interface()
 		if !reflect.DeepEqual(a, b) {
 			cols = append(cols, f.DBName)
 		}

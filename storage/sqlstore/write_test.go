@@ -321,6 +321,42 @@ func TestUpdateKeepsCreationAudit(t *testing.T) {
 	}, sqltest.WithClock(clock))
 }
 
+// An Update of a record read in the transaction rewrites only the columns
+// that changed: a JSON column (a lead's score breakdown) only when its value
+// did.
+func TestUpdateRewritesOnlyChangedColumns(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		org := sqltest.Org(t, s)
+		rep := sqltest.User(t, s, org, domain.RoleSales)
+		lead := sqltest.Lead(t, s, sqltest.As(rep), func(l *domain.Lead) {
+			l.PropertyValue = 450000
+			l.Rescore(org.Settings)
+		})
+		for _, tc := range []struct {
+			name   string
+			change func(*domain.Lead)
+			want   []string
+		}{
+			{"nothing", func(*domain.Lead) {}, []string{}},
+			{"notes", func(l *domain.Lead) { l.Notes = "side gate" }, []string{"notes"}},
+			{"breakdown recomputed the same", func(l *domain.Lead) { l.Rescore(org.Settings) }, []string{}},
+			{"a scoring input", func(l *domain.Lead) { l.PropertyValue = 650000; l.Rescore(org.Settings) },
+				[]string{"property_value", "score", "score_breakdown"}},
+		} {
+			cols, err := sqlstore.ChangedColumns(ctx, s, sqltest.As(rep), domain.KindLead, lead.ID, func(r domain.Record) {
+				tc.change(r.(*domain.Lead))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cols, tc.want) {
+				t.Errorf("%s: columns %v, want %v", tc.name, cols, tc.want)
+			}
+		}
+	})
+}
+
 // stepClock advances a second on every reading, so each transaction has
 // its own time.
 type stepClock struct {

@@ -410,7 +410,7 @@ func TestReadmeWalkthroughDev(t *testing.T) {
 func TestReadmeWalkthroughProduction(t *testing.T) {
 	t.Parallel()
 	dbURL := sqltest.PostgresURL(t)
-	redisURL := testRedisURL(t)
+	redisURL := testRedisURL(t, 9)
 	spec := mustSpec(t, "main")
 	keys, err := auth.ParseKeyRing(spec)
 	if err != nil {
@@ -474,9 +474,10 @@ func TestReadmeWalkthroughProduction(t *testing.T) {
 	}
 }
 
-// testRedisURL is a Redis database of the real server reserved for this
-// package, emptied first so rate-limit counters of an earlier run do not leak in.
-func testRedisURL(t *testing.T) string {
+// testRedisURL is database db of the real Redis server, reserved for one
+// test of this package (9 and 13; other packages' tests use 10 to 12),
+// emptied first so rate-limit counters of an earlier run do not leak in.
+func testRedisURL(t *testing.T, db int) string {
 	t.Helper()
 	url := os.Getenv("TEST_REDIS_URL")
 	if url == "" {
@@ -486,7 +487,7 @@ func testRedisURL(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt.DB = 9
+	opt.DB = db
 	c := redis.NewClient(opt)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -498,7 +499,7 @@ func testRedisURL(t *testing.T) string {
 		}
 		t.Skip(msg)
 	}
-	return fmt.Sprintf("redis://%s/9", opt.Addr)
+	return fmt.Sprintf("redis://%s/%d", opt.Addr, db)
 }
 
 func TestHelpForEveryCommand(t *testing.T) {

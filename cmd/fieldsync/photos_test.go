@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,17 +30,7 @@ func TestPhotoEndToEndDev(t *testing.T) {
 	c := &client{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second}}
 	mgr := c.signIn("manager@iswitch.demo").AccessToken
 
-	projectID := ""
-	for n := range 50 {
-		id := demoID(demoSlug, "/lead/", n, "/project")
-		if c.do("GET", "/v1/projects/"+id, mgr, nil).status == http.StatusOK {
-			projectID = id
-			break
-		}
-	}
-	if projectID == "" {
-		t.Fatal("no demo project found")
-	}
+	projectID := demoProject(c, mgr)
 
 	img := image.NewRGBA(image.Rect(0, 0, 1200, 800))
 	for y := range 800 {
@@ -52,47 +43,16 @@ func TestPhotoEndToEndDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := buf.Bytes()
-	sum := sha256.Sum256(data)
 
-	device, photoID := uuid.NewString(), uuid.NewString()
-	versions := map[string]any{"protocol_version": 1, "schema_version": 2, "app_version": "test"}
-	reg := map[string]any{"client_id": device, "platform": "ios"}
-	for k, v := range versions {
-		reg[k] = v
-	}
-	expect(t, "register device", c.do("POST", "/v1/devices", mgr, reg), http.StatusCreated, "")
-	push := map[string]any{"client_id": device, "mutations": []map[string]any{{
-		"id": 1, "name": "photo.create", "args": map[string]any{
-			"id": photoID, "project_id": projectID, "kind": "before", "taken_at": time.Now().UTC().Format(time.RFC3339),
-			"sha256": hex.EncodeToString(sum[:]), "byte_size": len(data), "content_type": "image/jpeg",
-		},
-	}}}
-	for k, v := range versions {
-		push[k] = v
-	}
-	expect(t, "push photo.create", c.do("POST", "/v1/sync/push", mgr, push), http.StatusOK, "")
+	photoID := uuid.NewString()
+	pushPhoto(c, mgr, projectID, photoID, "before", data)
 
-	tus := func(method, path string, hdr map[string]string, body []byte) *http.Response {
-		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+mgr)
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
-	}
-	resp := tus("POST", "/v1/uploads", map[string]string{"Upload-Length": strconv.Itoa(len(data)),
+	resp := c.tus("POST", "/v1/uploads", mgr, map[string]string{"Upload-Length": strconv.Itoa(len(data)),
 		"Upload-Metadata": "photo_id " + base64.StdEncoding.EncodeToString([]byte(photoID))}, nil)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create upload: %d", resp.StatusCode)
 	}
-	resp = tus("PATCH", resp.Header.Get("Location"), map[string]string{"Content-Type": "application/offset+octet-stream",
+	resp = c.tus("PATCH", resp.Header.Get("Location"), mgr, map[string]string{"Content-Type": "application/offset+octet-stream",
 		"Upload-Offset": "0"}, data)
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("PATCH: %d", resp.StatusCode)
@@ -131,4 +91,64 @@ func TestPhotoEndToEndDev(t *testing.T) {
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("dev exited %d", code)
 	}
+}
+
+// demoProject finds a project of the demo organization that token's user
+// can read.
+func demoProject(c *client, token string) string {
+	c.t.Helper()
+	for n := range 50 {
+		id := demoID(demoSlug, "/lead/", n, "/project")
+		if c.do("GET", "/v1/projects/"+id, token, nil).status == http.StatusOK {
+			return id
+		}
+	}
+	c.t.Fatal("no demo project found")
+	return ""
+}
+
+// pushPhoto registers a new device for token's user and pushes the
+// metadata of a photo of data (photo.create) under projectID.
+func pushPhoto(c *client, token, projectID, photoID, kind string, data []byte) {
+	c.t.Helper()
+	sum := sha256.Sum256(data)
+	device := uuid.NewString()
+	versions := map[string]any{"protocol_version": 1, "schema_version": 2, "app_version": "test"}
+	reg := map[string]any{"client_id": device, "platform": "ios"}
+	push := map[string]any{"client_id": device, "mutations": []map[string]any{{
+		"id": 1, "name": "photo.create", "args": map[string]any{
+			"id": photoID, "project_id": projectID, "kind": kind, "taken_at": time.Now().UTC().Format(time.RFC3339),
+			"sha256": hex.EncodeToString(sum[:]), "byte_size": len(data), "content_type": "image/jpeg",
+		},
+	}}}
+	for k, v := range versions {
+		reg[k], push[k] = v, v
+	}
+	expect(c.t, "register device", c.do("POST", "/v1/devices", token, reg), http.StatusCreated, "")
+	expect(c.t, "push photo.create", c.do("POST", "/v1/sync/push", token, push), http.StatusOK, "")
+}
+
+// tus sends one tus request with token to path (a URL, or a path under
+// c.base) and returns the answer with its body read.
+func (c *client) tus(method, path, token string, hdr map[string]string, body []byte) *http.Response {
+	c.t.Helper()
+	if !strings.HasPrefix(path, "http") {
+		path = c.base + path
+	}
+	req, err := http.NewRequest(method, path, bytes.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
 }

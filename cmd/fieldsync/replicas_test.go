@@ -143,52 +143,13 @@ func TestUploadResumesAcrossServerProcesses(t *testing.T) {
 	signed := c.signIn("manager@iswitch.demo")
 	token, orgID := signed.AccessToken, signed.User.OrgID
 
-	projectID := ""
-	for n := range 50 {
-		id := demoID(demoSlug, "/lead/", n, "/project")
-		if c.do("GET", "/v1/projects/"+id, token, nil).status == http.StatusOK {
-			projectID = id
-			break
-		}
-	}
-	if projectID == "" {
-		t.Fatal("no demo project found")
-	}
 	data := noisyJPEG(t, 2000, 1500)
 	sum := sha256.Sum256(data)
 	hash := hex.EncodeToString(sum[:])
-	device, photoID := uuid.NewString(), uuid.NewString()
-	versions := map[string]any{"protocol_version": 1, "schema_version": 2, "app_version": "test"}
-	reg := map[string]any{"client_id": device, "platform": "android"}
-	push := map[string]any{"client_id": device, "mutations": []map[string]any{{
-		"id": 1, "name": "photo.create", "args": map[string]any{
-			"id": photoID, "project_id": projectID, "kind": "after", "taken_at": time.Now().UTC().Format(time.RFC3339),
-			"sha256": hash, "byte_size": len(data), "content_type": "image/jpeg",
-		},
-	}}}
-	for k, v := range versions {
-		reg[k], push[k] = v, v
-	}
-	expect(t, "register device", c.do("POST", "/v1/devices", token, reg), http.StatusCreated, "")
-	expect(t, "push photo.create", c.do("POST", "/v1/sync/push", token, push), http.StatusOK, "")
+	photoID := uuid.NewString()
+	pushPhoto(c, token, demoProject(c, token), photoID, "after", data)
 
-	tus := func(method, base, path string, hdr map[string]string, body []byte) *http.Response {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
-	}
-	resp := tus("POST", a.base, "/v1/uploads", map[string]string{"Upload-Length": strconv.Itoa(len(data)),
+	resp := c.tus("POST", a.base+"/v1/uploads", token, map[string]string{"Upload-Length": strconv.Itoa(len(data)),
 		"Upload-Metadata": "photo_id " + base64.StdEncoding.EncodeToString([]byte(photoID))}, nil)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create upload: %d", resp.StatusCode)
@@ -199,7 +160,7 @@ func TestUploadResumesAcrossServerProcesses(t *testing.T) {
 	}
 	offset := func(base string) int64 {
 		t.Helper()
-		r := tus("HEAD", base, loc, nil, nil)
+		r := c.tus("HEAD", base+loc, token, nil, nil)
 		n, err := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
 		if r.StatusCode != http.StatusOK || err != nil {
 			t.Fatalf("HEAD on %s: %d %q", base, r.StatusCode, r.Header.Get("Upload-Offset"))
@@ -237,7 +198,7 @@ func TestUploadResumesAcrossServerProcesses(t *testing.T) {
 	fresh := startReplica(t, vars)
 	cuts(b, fresh)
 	rest = resume(fresh)
-	done := tus("PATCH", fresh.base, loc, map[string]string{
+	done := c.tus("PATCH", fresh.base+loc, token, map[string]string{
 		"Content-Type": "application/offset+octet-stream", "Upload-Offset": strconv.FormatInt(off, 10),
 	}, rest)
 	if done.StatusCode != http.StatusNoContent || done.Header.Get("Upload-Offset") != strconv.Itoa(len(data)) {

@@ -618,7 +618,26 @@ func (t *writeTx) Update(rec domain.Record) error {
 	if res.RowsAffected != 1 {
 		return opError(op, notFound(rec.EntityKind()))
 	}
-	return t.written(op, e, rec, &cur, nil)
+	var stored *scope
+	if cols != nil && !slices.ContainsFunc(cols, isAnchorColumn) && domain.IsSynced(rec.EntityKind()) {
+		// Nothing the anchor is made of changed: the row's scope, which
+		// every write of an ancestor keeps current, still holds, and the
+		// parents need not be read to work it out again.
+		sc := cur.scope()
+		stored = &sc
+	}
+	return t.written(op, e, rec, &cur, stored)
+}
+
+// isAnchorColumn reports whether a record's anchor is made from the column:
+// a reference to a parent (refsOf) or a record's own assignee (AnchorFor).
+func isAnchorColumn(col string) bool {
+	switch col {
+	case "lead_id", "project_id", "customer_id", "enrollment_id",
+		"assigned_to", "assigned_tech", "recipient_id", "user_id":
+		return true
+	}
+	return false
 }
 
 // updateOmits are the columns an Update never writes.

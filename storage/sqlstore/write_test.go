@@ -6,10 +6,12 @@ import (
 	"reflect"
 	"slices"
 	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/iswitchroofs/fieldsync/domain"
 	"github.com/iswitchroofs/fieldsync/storage/sqlstore"
@@ -353,6 +355,72 @@ func TestUpdateRewritesOnlyChangedColumns(t *testing.T) {
 			if !reflect.DeepEqual(cols, tc.want) {
 				t.Errorf("%s: columns %v, want %v", tc.name, cols, tc.want)
 			}
+		}
+	})
+}
+
+// An Update that changes nothing an anchor is made of keeps the row's scope
+// without reading the parents again; one that moves the record to another
+// parent works it out anew.
+func TestUpdateReusesScopeWhenTheAnchorStays(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		org := sqltest.Org(t, s)
+		tech := sqltest.User(t, s, org, domain.RoleFieldTech)
+		other := sqltest.User(t, s, org, domain.RoleFieldTech)
+		p := sqltest.System(org)
+		first := sqltest.Project(t, s, p, func(pr *domain.Project) { pr.AssignedTech = tech.ID })
+		second := sqltest.Project(t, s, p, func(pr *domain.Project) { pr.AssignedTech = other.ID })
+		photo := sqltest.Photo(t, s, p, func(ph *domain.Photo) { ph.ProjectID = first.ID })
+
+		// Count the reads of projects while a Write runs.
+		var projectReads atomic.Int32
+		db := sqlstore.DB(s)
+		name := "count-project-reads-" + uuid.NewString()
+		if err := db.Callback().Query().After("gorm:query").Register(name, func(tx *gorm.DB) {
+			if tx.Statement.Table == "projects" {
+				projectReads.Add(1)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		update := func(change func(*domain.Photo)) {
+			t.Helper()
+			projectReads.Store(0)
+			err := s.Write(ctx, p, func(tx domain.Tx) error {
+				rec, err := tx.Find(domain.KindPhoto, photo.ID)
+				if err != nil {
+					return err
+				}
+				change(rec.(*domain.Photo))
+				return tx.Update(rec)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The scope the photo's row holds, which pulls filter on.
+		techOf := func() string {
+			t.Helper()
+			var tech string
+			if err := db.Table("photos").Select("scope_project_tech").Where("id = ?", photo.ID).Scan(&tech).Error; err != nil {
+				t.Fatal(err)
+			}
+			return tech
+		}
+		update(func(ph *domain.Photo) { ph.Caption = "north slope" })
+		if n := projectReads.Load(); n != 0 {
+			t.Errorf("a caption change read the project %d times", n)
+		}
+		if got := techOf(); got != tech.ID {
+			t.Errorf("after a caption change the photo is anchored to %q, want %q", got, tech.ID)
+		}
+		update(func(ph *domain.Photo) { ph.ProjectID = second.ID })
+		if n := projectReads.Load(); n == 0 {
+			t.Error("moving the photo to another project did not read that project")
+		}
+		if got := techOf(); got != other.ID {
+			t.Errorf("after the move the photo is anchored to %q, want %q", got, other.ID)
 		}
 	})
 }

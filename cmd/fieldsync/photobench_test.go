@@ -242,6 +242,9 @@ type uploadResult struct {
 	server, direct           time.Duration
 	serverConc, directConc   time.Duration
 	serverCPU, serverCPUConc float64 // CPUs the server used on average
+	// oneReq and oneReqDirect are the third part's times: tus
+	// creation-with-upload (the POST carries the file), one at a time.
+	oneReq, oneReqDirect time.Duration
 }
 
 func (r uploadResult) serverMBps() float64              { return mb(r.bytes) / r.server.Seconds() }
@@ -492,6 +495,7 @@ func BenchmarkPhotoUpload(b *testing.B) {
 	for _, body := range bodies[:half] {
 		res.bytes += int64(len(body))
 	}
+	res.oneReq, res.oneReqDirect = oneReq, oneReqDirect
 	b.Logf("%d uploads, %.1f MB, one at a time: through the server %.1f MB/s, direct PUT %.1f MB/s, ratio %.2f; %d at a time: %.1f vs %.1f MB/s, ratio %.2f",
 		res.uploads, mb(res.bytes), res.serverMBps(), res.directMBps(), res.serverMBps()/res.directMBps(),
 		uploadWorkers, res.concMBps(res.serverConc), res.concMBps(res.directConc), res.concMBps(res.serverConc)/res.concMBps(res.directConc))

@@ -61,6 +61,7 @@ fuzz: ## run each fuzzer of untrusted input for about 10 s (FUZZSCALE=N for N ti
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckKey$$' -fuzztime $(call fuzzx,20000) ./storage/blob/
 	$(GO) test -run '^$$' -fuzz '^FuzzSniffImage$$' -fuzztime $(call fuzzx,250000) ./domain/
 	$(GO) test -run '^$$' -fuzz '^FuzzIntake$$' -fuzztime $(call fuzzx,250000) ./domain/
+	$(GO) test -run '^$$' -fuzz '^FuzzImageScan$$' -fuzztime $(call fuzzx,250000) ./domain/
 	$(GO) test -run '^$$' -fuzz '^FuzzProcess$$' -fuzztime $(call fuzzx,12000) ./jobs/photoproc/
 
 .PHONY: lint

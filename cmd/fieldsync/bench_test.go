@@ -1553,7 +1553,7 @@ func (r *benchReport) markdown() string {
 		if u.oneReq > 0 {
 			one := u.oneReqDirect.Seconds() / u.oneReq.Seconds()
 			p("| 6 | the same, one at a time, tus creation-with-upload (the `POST` carries the file) | %.2f (%.1f vs %.1f MB/s) | ≥ %.1f | %s |\n",
-				one, u.concMBps(u.oneReq), u.concMBps(u.oneReqDirect), targetUploadRatio,
+				one, mb(u.oneReqBytes)/u.oneReq.Seconds(), mb(u.oneReqBytes)/u.oneReqDirect.Seconds(), targetUploadRatio,
 				miss(one >= targetUploadRatio, fmt.Sprintf("6 (upload throughput with creation-with-upload: %.2f of a direct PUT, target ≥ %.1f)", one, targetUploadRatio)))
 		}
 	}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs or starts what `make test` needs: PostgreSQL, Redis and the MinIO
-# server binary (tests start MinIO themselves on a free port). Idempotent.
+# Installs or starts what `make test` needs: PostgreSQL, Redis, the MinIO
+# server binary (tests start MinIO themselves on a free port) and Node.js (the
+# tus-js-client test). Idempotent.
 # On failure it prints one line naming what is missing and exits non-zero.
 set -uo pipefail
 
@@ -40,10 +41,16 @@ if ! redis_up; then
   redis_up || fail "Redis is not answering on 127.0.0.1:6379"
 fi
 
+# The tus-js-client test (mobile/) runs the independent tus client under Node.js;
+# its npm package comes from a committed lock file on first use.
+if ! have node || ! have npm; then
+  apt_install nodejs npm || fail "Node.js is not installed and apt-get install nodejs npm failed (the tus-js-client test needs it)"
+fi
+
 gobin="$(go env GOBIN)"; [ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
 if [ -z "${MINIO_BIN:-}" ] && ! have minio && [ ! -x "$gobin/minio" ]; then
   echo "make services: building the MinIO server (first time only, a few minutes)..." >&2
   GOFLAGS=-buildvcs=false go install "github.com/minio/minio@${MINIO_VERSION}" >/tmp/minio-install.log 2>&1 \
     || fail "could not build the MinIO server (go install github.com/minio/minio@${MINIO_VERSION}); see /tmp/minio-install.log"
 fi
-echo "services: PostgreSQL, Redis and MinIO ready"
+echo "services: PostgreSQL, Redis, MinIO and Node.js ready"

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"hash"
 	"io"
-	"log/slog"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
@@ -209,19 +208,10 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 	up.Chunks = append(up.Chunks, chunks...)
 	up.Parts = newTail
 	up.Offset, up.Content = pos, content
-	up.HashState = marshalHash(running)
-	up.ScanState = marshalScan(scan)
-	up.ExpiresAt = u.Clock.Now().Add(u.TTL)
-	if err := u.Uploads.AdvanceUpload(ctx, up, from); err != nil {
-		u.dropParts(ctx, newTail)
+	if err := u.advance(ctx, p, up, from, running, scan, newTail); err != nil {
 		return err
 	}
-	u.dropParts(ctx, oldTail)               // its bytes are in a part or the new tail now
-	if from == 0 && up.Offset < up.Length { // a one-request upload goes straight to uploaded
-		if err := u.setUploadState(ctx, p, up.PhotoID, domain.UploadPending, domain.UploadPartial); err != nil {
-			u.log.WarnContext(ctx, "marking a photo as uploading failed", slog.String("photo_id", up.PhotoID), slog.String("error", err.Error()))
-		}
-	}
+	u.dropParts(ctx, oldTail) // its bytes are in a part or the new tail now
 	if up.Offset == up.Length {
 		if err := u.finish(ctx, p, up); err != nil {
 			return err

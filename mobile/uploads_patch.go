@@ -144,17 +144,8 @@ func (u *uploads) receive(c *fiber.Ctx, p domain.Principal, up *domain.Upload, o
 	if len(added) > 0 {
 		up.Parts = append(up.Parts, added...)
 		up.Offset, up.Content = pos, content
-		up.HashState = marshalHash(running)
-		up.ScanState = marshalScan(scan)
-		up.ExpiresAt = u.Clock.Now().Add(u.TTL)
-		if err := u.Uploads.AdvanceUpload(ctx, up, from); err != nil {
-			u.dropParts(ctx, added)
+		if err := u.advance(ctx, p, up, from, running, scan, added); err != nil {
 			return err
-		}
-		if from == 0 {
-			if err := u.setUploadState(ctx, p, up.PhotoID, domain.UploadPending, domain.UploadPartial); err != nil {
-				u.log.WarnContext(ctx, "marking a photo as uploading failed", slog.String("photo_id", up.PhotoID), slog.String("error", err.Error()))
-			}
 		}
 	}
 	if up.Offset == up.Length {
@@ -167,6 +158,27 @@ func (u *uploads) receive(c *fiber.Ctx, p domain.Principal, up *domain.Upload, o
 	}
 	u.offsetHeaders(c, up)
 	return c.SendStatus(http.StatusNoContent)
+}
+
+// advance records what a PATCH stored (up holds its new offset, parts and
+// content) with the running hash and image scan, if no other request moved
+// the upload on meanwhile; otherwise the parts it added are dropped. An
+// upload that starts here and does not end here shows as uploading on
+// devices (one that ends here goes straight to uploaded).
+func (u *uploads) advance(ctx context.Context, p domain.Principal, up *domain.Upload, from int64, running hash.Hash, scan *domain.ImageScan, added []domain.UploadPart) error {
+	up.HashState = marshalHash(running)
+	up.ScanState = marshalScan(scan)
+	up.ExpiresAt = u.Clock.Now().Add(u.TTL)
+	if err := u.Uploads.AdvanceUpload(ctx, up, from); err != nil {
+		u.dropParts(ctx, added)
+		return err
+	}
+	if from == 0 && up.Offset < up.Length {
+		if err := u.setUploadState(ctx, p, up.PhotoID, domain.UploadPending, domain.UploadPartial); err != nil {
+			u.log.WarnContext(ctx, "marking a photo as uploading failed", slog.String("photo_id", up.PhotoID), slog.String("error", err.Error()))
+		}
+	}
+	return nil
 }
 
 // parseChecksum reads "sha256 <base64 digest>"; an empty header is no checksum.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
 	"time"
 
@@ -123,55 +124,57 @@ func (s *Store) FindUpload(ctx context.Context, orgID, id string) (*domain.Uploa
 // offset, so no lock is held while the bytes travel.
 func (s *Store) AdvanceUpload(ctx context.Context, u *domain.Upload, from int64) error {
 	const op = "advance upload"
-	now := s.now()
-	res := s.conn(ctx).Model(&uploadRow{}).
-		Where("org_id = ? AND id = ? AND \"offset\" = ? AND complete = ?", u.OrgID, u.ID, from, false).
-		Updates(map[string]any{
-			"offset": u.Offset, "parts": partsJSON(u), "hash_state": u.HashState, "content": u.Content,
-			"updated_at": now, "expires_at": u.ExpiresAt.UTC().Truncate(time.Microsecond),
-		})
-	if res.Error != nil {
-		return s.translate(op, res.Error)
-	}
-	if res.RowsAffected == 1 {
-		u.UpdatedAt = now
-		return nil
-	}
-	if _, err := s.FindUpload(ctx, u.OrgID, u.ID); err != nil {
+	cur, err := s.advanceUpload(ctx, op, u, from, map[string]any{
+		"expires_at": u.ExpiresAt.UTC().Truncate(time.Microsecond),
+	})
+	if err != nil || cur == nil {
 		return err
 	}
-	return opError(op, domain.Errorf(domain.CodeOffsetMismatch,
-		"another request moved this upload on; ask for its offset (HEAD) and resume from there"))
+	return opError(op, movedOn())
 }
 
 // AdvanceAndComplete implements domain.UploadStore with the compare-and-set
-// of AdvanceUpload.
+// of AdvanceUpload. An upload another request completed meanwhile is not an
+// error.
 func (s *Store) AdvanceAndComplete(ctx context.Context, u *domain.Upload, from int64) error {
 	const op = "advance and complete upload"
-	now := s.now()
-	res := s.conn(ctx).Model(&uploadRow{}).
-		Where("org_id = ? AND id = ? AND \"offset\" = ? AND complete = ?", u.OrgID, u.ID, from, false).
-		Updates(map[string]any{
-			"offset": u.Offset, "parts": partsJSON(u), "hash_state": u.HashState, "content": u.Content,
-			"complete": true, "updated_at": now,
-		})
-	if res.Error != nil {
-		return s.translate(op, res.Error)
-	}
-	if res.RowsAffected == 1 {
-		u.UpdatedAt, u.Complete = now, true
-		return nil
-	}
-	cur, err := s.FindUpload(ctx, u.OrgID, u.ID)
-	if err != nil {
+	cur, err := s.advanceUpload(ctx, op, u, from, map[string]any{"complete": true})
+	switch {
+	case err != nil:
 		return err
-	}
-	if cur.Complete {
+	case cur == nil || cur.Complete:
 		u.Complete = true
 		return nil
 	}
-	return opError(op, domain.Errorf(domain.CodeOffsetMismatch,
-		"another request moved this upload on; ask for its offset (HEAD) and resume from there"))
+	return opError(op, movedOn())
+}
+
+// advanceUpload stores u's progress (and the extra columns) if the upload
+// is still unfinished at offset from. If it was not, it returns the upload
+// as stored (CodeNotFound if there is none); nil means u was stored.
+func (s *Store) advanceUpload(ctx context.Context, op string, u *domain.Upload, from int64, extra map[string]any) (*domain.Upload, error) {
+	now := s.now()
+	cols := map[string]any{
+		"offset": u.Offset, "parts": partsJSON(u), "hash_state": u.HashState, "content": u.Content, "updated_at": now,
+	}
+	maps.Copy(cols, extra)
+	res := s.conn(ctx).Model(&uploadRow{}).
+		Where("org_id = ? AND id = ? AND \"offset\" = ? AND complete = ?", u.OrgID, u.ID, from, false).
+		Updates(cols)
+	if res.Error != nil {
+		return nil, s.translate(op, res.Error)
+	}
+	if res.RowsAffected == 1 {
+		u.UpdatedAt = now
+		return nil, nil
+	}
+	return s.FindUpload(ctx, u.OrgID, u.ID)
+}
+
+// movedOn is the conflict of a request that lost the compare-and-set.
+func movedOn() *domain.Error {
+	return domain.Errorf(domain.CodeOffsetMismatch,
+		"another request moved this upload on; ask for its offset (HEAD) and resume from there")
 }
 
 // CompleteUpload implements domain.UploadStore.

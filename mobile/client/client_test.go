@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/iswitchroofs/fieldsync/domain"
 	"github.com/iswitchroofs/fieldsync/mobile"
 	"github.com/iswitchroofs/fieldsync/mobile/client"
-	"github.com/iswitchroofs/fieldsync/mobile/client/sim"
 	"github.com/iswitchroofs/fieldsync/storage/sqlstore/sqltest"
 	fsync "github.com/iswitchroofs/fieldsync/sync"
 )
@@ -233,21 +231,9 @@ func TestPokeStreamThatDrops(t *testing.T) {
 	e := newEnv(t)
 	rep := e.user(t, domain.RoleSales)
 	lead := sqltest.Lead(t, e.store, e.sys, func(l *domain.Lead) { l.AssignedTo = rep.ID })
-	proxy, err := sim.NewProxy(strings.TrimPrefix(e.url, "http://"), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
+	proxy := e.proxy(t)
 	d := e.device(t, rep, func(c *client.Config) { c.BaseURL = proxy.URL(); c.StreamIdle = 5 * time.Second })
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	d.run(t)
 
 	waitFor(t, "the stream to connect and the first sync", func() bool {
 		return d.Stats().StreamConnects >= 1 && field(t, d, domain.KindLead, lead.ID, "first_name") == lead.FirstName
@@ -269,26 +255,14 @@ func TestSilentPokeStreamIsReplaced(t *testing.T) {
 	e := newEnv(t, func(c *mobile.Config) { c.Heartbeat = 100 * time.Millisecond })
 	rep := e.user(t, domain.RoleSales)
 	lead := sqltest.Lead(t, e.store, e.sys, func(l *domain.Lead) { l.AssignedTo = rep.ID })
-	proxy, err := sim.NewProxy(strings.TrimPrefix(e.url, "http://"), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
+	proxy := e.proxy(t)
 	d := e.device(t, rep, func(c *client.Config) {
 		c.BaseURL, c.StreamIdle = proxy.URL(), time.Second
 		// Pooled connections go silent too: a request on one ends at
 		// the request timeout and is retried on a new connection.
 		c.HTTPClient.Timeout = 2 * time.Second
 	})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	d.run(t)
 	waitFor(t, "the stream to connect", func() bool { return d.Stats().StreamConnects >= 1 })
 	time.Sleep(1500 * time.Millisecond) // longer than StreamIdle: heartbeats keep it
 	connects := d.Stats().StreamConnects

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/iswitchroofs/fieldsync/mobile"
 	"github.com/iswitchroofs/fieldsync/mobile/auth"
 	"github.com/iswitchroofs/fieldsync/mobile/client"
+	"github.com/iswitchroofs/fieldsync/mobile/client/sim"
 	"github.com/iswitchroofs/fieldsync/storage/pokebus"
 	"github.com/iswitchroofs/fieldsync/storage/redisrate"
 	"github.com/iswitchroofs/fieldsync/storage/sqlstore"
@@ -281,4 +283,31 @@ func field(t *testing.T, d *device, kind domain.EntityKind, id, name string) str
 	}
 	v, _ := m[name].(string)
 	return v
+}
+
+// proxy puts a fault-injecting proxy in front of the server, closed when
+// the test ends.
+func (e *env) proxy(t *testing.T) *sim.Proxy {
+	t.Helper()
+	p, err := sim.NewProxy(strings.TrimPrefix(e.url, "http://"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// run runs the device's sync loop until the test ends, which then checks
+// that it stopped cleanly.
+func (d *device) run(t *testing.T) {
+	t.Helper()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
 }

@@ -118,9 +118,9 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 				broken = errors.Join(rerr, io.ErrUnexpectedEOF)
 				break // too few bytes to tell the type: keep none
 			}
-			ct, serr := domain.SniffImage(chunk)
+			ct, reason, serr := admit(chunk)
 			if serr != nil {
-				return u.refuse(ctx, p, up, domain.FailureUnsupportedType, serr)
+				return u.refuse(ctx, p, up, reason, serr)
 			}
 			content = ct
 		}

@@ -8,6 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"hash"
+	"image"
+	_ "image/jpeg" // the decoders admit reads headers with
+	_ "image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	_ "golang.org/x/image/webp"
 
 	"github.com/iswitchroofs/fieldsync/domain"
 )
@@ -102,9 +106,9 @@ func (u *uploads) receive(c *fiber.Ctx, p domain.Principal, up *domain.Upload, o
 				broken = errors.Join(rerr, io.ErrUnexpectedEOF)
 				break
 			}
-			ct, serr := domain.SniffImage(chunk)
+			ct, reason, serr := admit(chunk)
 			if serr != nil {
-				return u.refuse(ctx, p, up, domain.FailureUnsupportedType, serr)
+				return u.refuse(ctx, p, up, reason, serr)
 			}
 			content = ct
 		}
@@ -179,6 +183,26 @@ func (u *uploads) advance(ctx context.Context, p domain.Principal, up *domain.Up
 		}
 	}
 	return nil
+}
+
+// admit judges an upload by its first bytes, before any is stored: the
+// type must be one we take (sniffed from the bytes), and the image's header
+// must not declare more than domain.MaxPhotoPixels, so a decompression bomb
+// (a small file that would decode to gigabytes) is refused here and leaves
+// nothing behind. A header the first bytes do not reach is left to the
+// processing job, which checks it again before decoding. The reason is the
+// photo's failure_reason when refused.
+func admit(first []byte) (content, reason string, err error) {
+	ct, err := domain.SniffImage(first)
+	if err != nil {
+		return "", domain.FailureUnsupportedType, err
+	}
+	if cfg, _, derr := image.DecodeConfig(bytes.NewReader(first)); derr == nil {
+		if err := domain.CheckPixels(cfg.Width, cfg.Height); err != nil {
+			return "", domain.FailureTooLarge, err
+		}
+	}
+	return ct, "", nil
 }
 
 // parseChecksum reads "sha256 <base64 digest>"; an empty header is no checksum.

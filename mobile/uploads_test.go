@@ -6,9 +6,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -822,6 +824,45 @@ func TestUploadRefusesTruncatedImage(t *testing.T) {
 				t.Fatalf("whole JPEG with trailing bytes: %d %+v", a.status, a.problem)
 			}
 			e.requireStored(ph, trailing)
+		})
+	}
+}
+
+// A decompression bomb (a small, well-formed PNG whose header declares
+// 100,000 × 100,000 pixels) is refused by its first bytes, in one request
+// or when the first of several arrives: image_too_large, nothing stored,
+// and the photo says why.
+func TestUploadRefusesDecompressionBomb(t *testing.T) {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, noisyImage(4, 300, 200)); err != nil {
+		t.Fatal(err)
+	}
+	bomb := buf.Bytes()
+	// IHDR's data (width, height, …) starts at byte 16; its CRC covers the
+	// chunk type and data, bytes 12 to 29.
+	binary.BigEndian.PutUint32(bomb[16:], 100_000)
+	binary.BigEndian.PutUint32(bomb[20:], 100_000)
+	binary.BigEndian.PutUint32(bomb[29:], crc32.ChecksumIEEE(bomb[12:29]))
+	if cfg, err := png.DecodeConfig(bytes.NewReader(bomb)); err != nil || cfg.Width != 100_000 {
+		t.Fatalf("the bomb's header: %+v %v", cfg, err)
+	}
+	for _, kind := range stores() {
+		t.Run(kind.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newPhotoEnv(t, kind)
+			for _, first := range []int{len(bomb), len(bomb) / 2} {
+				ph := e.photo(bomb)
+				loc := e.mustCreate(e.base, ph)
+				a := e.patch(e.base, loc, 0, bomb[:first], nil)
+				if a.status != http.StatusUnprocessableEntity || a.problem.Code != domain.CodeImageTooLarge {
+					t.Fatalf("first %d bytes: %d %q, want 422 %s", first, a.status, a.problem.Code, domain.CodeImageTooLarge)
+				}
+				e.requireNothingLeft(loc)
+				p := e.reload(ph.ID)
+				if p.ProcessingState != domain.ProcessingFailed || p.FailureReason != domain.FailureTooLarge || p.UploadState != domain.UploadPending {
+					t.Errorf("first %d bytes: photo: upload %q processing %q reason %q", first, p.UploadState, p.ProcessingState, p.FailureReason)
+				}
+			}
 		})
 	}
 }

@@ -43,6 +43,7 @@ type server struct {
 	project *domain.Project
 	url     string
 	token   string
+	keys    *auth.KeyRing
 }
 
 func newServer(t *testing.T) *server {
@@ -62,6 +63,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.keys = keys
 	svc, err := auth.NewService(auth.Config{Users: s.store, Sessions: s.store, Limiter: allowAll{}, Keys: keys})
 	if err != nil {
 		t.Fatal(err)

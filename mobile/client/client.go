@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/iswitchroofs/fieldsync/domain"
+	"github.com/iswitchroofs/fieldsync/mobile/client/uploadq"
 	fsync "github.com/iswitchroofs/fieldsync/sync"
 )
 
@@ -67,8 +68,15 @@ type Config struct {
 	OnConflict  func(fsync.Outcome)
 	OnRejection func(fsync.Outcome)
 	// OnChange is called after every committed change to what the app
-	// shows (a pull page, a local mutation).
+	// shows (a pull page, a local mutation, a photo upload's progress).
 	OnChange func()
+	// DeleteAfterUpload removes a photo's file (AddPhoto) once the server
+	// confirmed every byte of it; never before.
+	DeleteAfterUpload bool
+	// UploadChunkSize is the bytes of a photo sent per request (default
+	// 1 MiB; a photo no larger goes in one request). Each request must
+	// finish within HTTPClient's timeout, so a slow link wants it smaller.
+	UploadChunkSize int
 	// Logger receives the library's diagnostics (never record data).
 	Logger *slog.Logger
 }
@@ -91,6 +99,7 @@ type counters struct {
 type Client struct {
 	cfg      Config
 	st       *store
+	queue    *uploadq.Queue
 	clientID string
 	log      *slog.Logger
 
@@ -171,11 +180,26 @@ func Open(cfg Config) (*Client, error) {
 		_ = st.close()
 		return nil, fmt.Errorf("client: init store: %w", err)
 	}
+	// The upload queue keeps its table in the store, so that AddPhoto
+	// writes a photo's record and its upload in one transaction.
+	c.queue, err = uploadq.Open(ctx, uploadq.Config{
+		DB: st.db, BaseURL: cfg.BaseURL, Token: c.accessToken, Refresh: c.refresh, HTTP: cfg.HTTPClient,
+		ChunkSize: cfg.UploadChunkSize, MinBackoff: cfg.RetryBase, MaxBackoff: cfg.RetryMax,
+		DeleteAfterUpload: cfg.DeleteAfterUpload, OnChange: func(string) { c.changed() },
+	})
+	if err == nil {
+		// An acknowledgement whose uploads a crash kept from starting.
+		err = c.releaseUploads(ctx)
+	}
+	if err != nil {
+		_ = st.close()
+		return nil, fmt.Errorf("client: open upload queue: %w", err)
+	}
 	return c, nil
 }
 
 // Close closes the local store. Stop Run first.
-func (c *Client) Close() error { return c.st.close() }
+func (c *Client) Close() error { return errors.Join(c.queue.Close(), c.st.close()) }
 
 // ClientID is the install's id.
 func (c *Client) ClientID() string { return c.clientID }
@@ -227,15 +251,8 @@ func (c *Client) Mutate(ctx context.Context, name string, args any) (int64, erro
 	}
 	var id int64
 	err = c.st.tx(ctx, func(tx txq) error {
-		next, err := getInt(ctx, tx, metaNextID)
-		if err != nil {
-			return err
-		}
-		id = max(next, 1)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (id, name, args) VALUES (?, ?, ?)`, id, name, string(raw)); err != nil {
-			return err
-		}
-		return setInt(ctx, tx, metaNextID, id+1)
+		id, err = record(ctx, tx, name, raw)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("client: record %s: %w", name, err)
@@ -243,6 +260,19 @@ func (c *Client) Mutate(ctx context.Context, name string, args any) (int64, erro
 	c.changed()
 	c.Poke()
 	return id, nil
+}
+
+// record writes a mutation into the outbox with the device's next id.
+func record(ctx context.Context, tx txq, name string, args json.RawMessage) (int64, error) {
+	next, err := getInt(ctx, tx, metaNextID)
+	if err != nil {
+		return 0, err
+	}
+	id := max(next, 1)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (id, name, args) VALUES (?, ?, ?)`, id, name, string(args)); err != nil {
+		return 0, err
+	}
+	return id, setInt(ctx, tx, metaNextID, id+1)
 }
 
 func (c *Client) changed() {
@@ -428,6 +458,11 @@ func (c *Client) push(ctx context.Context) error {
 		if err := setInt(ctx, c.st.db, metaAcked, next); err != nil {
 			return err
 		}
+		// The photos created up to here exist on the server now: their
+		// uploads need not wait for the pull.
+		if err := c.releaseUploads(ctx); err != nil {
+			return err
+		}
 		if resp.Gap == nil && resp.LastMutationID < batch[len(batch)-1].ID {
 			return fmt.Errorf("client: push of %d..%d acknowledged only %d", batch[0].ID, batch[len(batch)-1].ID, resp.LastMutationID)
 		}
@@ -469,6 +504,9 @@ func (c *Client) pull(ctx context.Context, repair []domain.EntityKind) error {
 		}
 		if err := c.applyPage(ctx, resp); err != nil {
 			return fmt.Errorf("client: apply pull page: %w", err)
+		}
+		if err := c.releaseUploads(ctx); err != nil {
+			return err
 		}
 		c.stats.pages.Add(1)
 		c.changed()
@@ -541,6 +579,9 @@ func (c *Client) applyPage(ctx context.Context, resp fsync.PullResponse) error {
 		}
 		rej, err := rejected(ctx, tx)
 		if err != nil {
+			return err
+		}
+		if err := c.stopUploads(ctx, tx, resp.Outcomes, resp.Changes, ms); err != nil {
 			return err
 		}
 		for _, ch := range resp.Changes {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/iswitchroofs/fieldsync/domain"
@@ -22,14 +23,21 @@ import (
 // Run keeps the device in sync until ctx ends: it syncs at start, on every
 // poke of the event stream (reconnected with backoff whenever it drops or
 // falls silent), after every local mutation (Poke), and every PullInterval
-// as a safety net. It returns nil when ctx ends, ErrSignedOut when the
-// session is gone, and ErrUpgradeRequired when the server wants a newer
-// app; the outbox is kept in every case.
+// as a safety net. Alongside, it uploads the photos of AddPhoto: each as
+// soon as a push has brought its record to the server, retried with
+// backoff. It returns nil when ctx ends, ErrSignedOut when the session is
+// gone, and ErrUpgradeRequired when the server wants a newer app; the
+// outbox and the upload queue are kept in every case.
 func (c *Client) Run(ctx context.Context) error {
-	streamCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); c.stream(streamCtx) }()
-	defer func() { stop(); <-done }()
+	bgCtx, stop := context.WithCancel(ctx)
+	var bg gosync.WaitGroup
+	bg.Go(func() { c.stream(bgCtx) })
+	bg.Go(func() {
+		if err := c.queue.Run(bgCtx, c.cfg.PullInterval); err != nil {
+			c.log.Error("fieldsync client: the upload queue stopped", slog.String("error", err.Error()))
+		}
+	})
+	defer func() { stop(); bg.Wait() }()
 	tick := time.NewTicker(c.cfg.PullInterval)
 	defer tick.Stop()
 	for {

@@ -5,9 +5,14 @@
 // mutation arguments cross it as JSON text and callbacks as a Listener
 // interface the app implements. `make test` runs gobind on this package
 // for Java and Objective-C, so nothing unsupported can creep in.
+//
+// Errors of bad input (AddPhoto's) cross as messages that begin with their
+// stable code and a colon ("unsupported_image_type: ..."), which the app
+// can match on.
 package mobileapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,7 +33,8 @@ type Listener interface {
 	// OnRejection: the server refused a mutation for good; the view no
 	// longer shows it.
 	OnRejection(mutationID int64, name, code, message, detailsJSON string)
-	// OnChange: what the app shows changed (refresh the screen).
+	// OnChange: what the app shows changed (refresh the screen), a
+	// photo's upload progress included.
 	OnChange()
 	// OnStopped: background sync stopped for good; reason is
 	// "signed_out" (show sign-in), "upgrade_required" (ask for an update)
@@ -46,6 +52,11 @@ type Options struct {
 	PushToken string
 	// PullIntervalSeconds is the safety-net pull (0: 5 minutes).
 	PullIntervalSeconds int64
+	// DeleteAfterUpload removes a photo's file once the server confirmed
+	// every byte of it (never before).
+	DeleteAfterUpload bool
+	// UploadChunkBytes is the bytes of a photo sent per request (0: 1 MiB).
+	UploadChunkBytes int64
 }
 
 // NewOptions returns empty options (gobind exposes structs by pointer).
@@ -69,7 +80,8 @@ func Open(o *Options, l Listener) (*Client, error) {
 	cfg := client.Config{
 		BaseURL: o.BaseURL, StorePath: o.StorePath, AppVersion: o.AppVersion,
 		Platform: domain.Platform(o.Platform), PushToken: o.PushToken,
-		PullInterval: time.Duration(o.PullIntervalSeconds) * time.Second,
+		PullInterval:      time.Duration(o.PullIntervalSeconds) * time.Second,
+		DeleteAfterUpload: o.DeleteAfterUpload, UploadChunkSize: int(o.UploadChunkBytes),
 	}
 	if l != nil {
 		cfg.OnConflict = func(x fsync.Outcome) {
@@ -138,6 +150,66 @@ func (c *Client) List(kind string) (string, error) {
 func (c *Client) PendingCount() (int64, error) {
 	ms, err := c.c.Pending(context.Background())
 	return int64(len(ms)), err
+}
+
+// AddPhoto records a photo and queues its file (path) for upload; it
+// returns the photo's id. argsJSON holds photo.create's arguments but the
+// ones the file gives (sha256, byte_size, content_type): project_id, kind,
+// taken_at (RFC 3339; default now), and optionally id, appointment_id,
+// caption, latitude, longitude, width, height. The photo is shown at once;
+// Start uploads it once its record reached the server. Refused with nothing
+// recorded: invalid (arguments not an object of those fields; a file that
+// cannot be read or is empty), payload_too_large, unsupported_image_type
+// (not JPEG, PNG or WebP), conflict (an id added before).
+func (c *Client) AddPhoto(argsJSON, path string) (string, error) {
+	var args client.PhotoArgs
+	dec := json.NewDecoder(bytes.NewReader([]byte(argsJSON)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&args); err != nil {
+		return "", coded(domain.Invalid(domain.FieldError{Field: "args", Message: "must be a JSON object of photo.create's arguments: " + err.Error()}))
+	}
+	id, _, err := c.c.AddPhoto(context.Background(), args, path)
+	return id, coded(err)
+}
+
+// PhotoState returns a photo's way to the office as a JSON object: stage
+// (waiting, queued, uploading, pending, uploaded, processing, ready,
+// failed), reason (a failed photo's code), the upload's offset, size,
+// attempts, next_attempt and last_error, and the server's upload_state,
+// processing_state and failure_reason as last pulled. An unknown photo is
+// not_found.
+func (c *Client) PhotoState(photoID string) (string, error) {
+	s, err := c.c.PhotoState(context.Background(), photoID)
+	if err != nil {
+		return "", coded(err)
+	}
+	b, err := json.Marshal(s)
+	return string(b), err
+}
+
+// PendingPhotos returns, as a JSON array of PhotoState objects, every photo
+// added on this device that is not ready yet: the screen of uploads a user
+// may need to look at.
+func (c *Client) PendingPhotos() (string, error) {
+	list, err := c.c.PendingPhotos(context.Background())
+	if err != nil {
+		return "", err
+	}
+	if list == nil {
+		list = []client.PhotoState{}
+	}
+	b, err := json.Marshal(list)
+	return string(b), err
+}
+
+// coded puts a domain error's code at the head of its message, where the
+// app finds it; other errors pass unchanged.
+func coded(err error) error {
+	var de *domain.Error
+	if !errors.As(err, &de) {
+		return err
+	}
+	return errors.New(string(de.Code) + ": " + de.Message)
 }
 
 // Sync pushes and pulls now, retrying transient failures for at most

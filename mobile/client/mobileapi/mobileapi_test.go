@@ -2,6 +2,7 @@ package mobileapi_test
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,5 +51,60 @@ func TestFacadeOffline(t *testing.T) {
 	}
 	if got, _ := c.Get("lead", "11111111-1111-4111-8111-111111111111"); got != "" {
 		t.Fatalf("a missing record: %q", got)
+	}
+}
+
+// A photo added through the facade is recorded and waits for its upload;
+// its state and the pending list come as JSON, and bad input is refused
+// with the code at the head of the message.
+func TestFacadePhotosOffline(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	o := mobileapi.NewOptions()
+	o.BaseURL, o.StorePath, o.Platform = "http://127.0.0.1:1", filepath.Join(dir, "app.db"), "android"
+	o.DeleteAfterUpload, o.UploadChunkBytes = true, 256<<10
+	c, err := mobileapi.Open(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	photo := filepath.Join(dir, "IMG_0001.jpg")
+	if err := os.WriteFile(photo, []byte("\xFF\xD8\xFF\xE0 the rest of a JPEG"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	heic := filepath.Join(dir, "IMG_0002.jpg")
+	if err := os.WriteFile(heic, []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := `{"project_id":"0d6f4c0a-3b7e-4a51-9d43-2f5b8e1c7a90","kind":"before","taken_at":"2026-11-21T15:04:05Z"}`
+	for _, tc := range []struct{ name, args, path, code string }{
+		{"sha256 is the file's", `{"project_id":"x","kind":"before","sha256":"00"}`, photo, "invalid: "},
+		{"not an object", `["before"]`, photo, "invalid: "},
+		{"HEIC", args, heic, "unsupported_image_type: "},
+		{"no file", args, filepath.Join(dir, "gone.jpg"), "invalid: "},
+	} {
+		if _, err := c.AddPhoto(tc.args, tc.path); err == nil || !strings.HasPrefix(err.Error(), tc.code) {
+			t.Errorf("%s: %v, want an error starting %q", tc.name, err, tc.code)
+		}
+	}
+	id, err := c.AddPhoto(args, photo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.PhotoState(id)
+	var st map[string]any
+	if err != nil || json.Unmarshal([]byte(raw), &st) != nil || st["stage"] != "waiting" || st["size"] != float64(23) {
+		t.Fatalf("photo state: %s %v", raw, err)
+	}
+	raw, err = c.PendingPhotos()
+	var list []map[string]any
+	if err != nil || json.Unmarshal([]byte(raw), &list) != nil || len(list) != 1 || list[0]["photo_id"] != id {
+		t.Fatalf("pending photos: %s %v", raw, err)
+	}
+	if n, err := c.PendingCount(); err != nil || n != 1 {
+		t.Fatalf("pending mutations: %d %v", n, err)
+	}
+	if _, err := c.PhotoState("11111111-1111-4111-8111-111111111111"); err == nil || !strings.HasPrefix(err.Error(), "not_found: ") {
+		t.Fatalf("state of an unknown photo: %v", err)
 	}
 }

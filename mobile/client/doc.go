@@ -6,7 +6,8 @@
 // A Client keeps everything in one SQLite file (pure Go, no cgo): the
 // server copies of records, an outbox of mutations with per-device
 // increasing ids that survives restarts, the pull cursor, the outcomes
-// received and the session's tokens. Mutate applies a change optimistically
+// received, the session's tokens and the photo upload queue
+// (mobile/client/uploadq). Mutate applies a change optimistically
 // (the app's view is the server copy with the outbox re-applied, so no pull
 // makes an edit flicker); Sync pushes the outbox and pulls page by page,
 // each page in one local transaction, staging reset sessions and swapping
@@ -15,4 +16,12 @@
 // Retry-After; a 401 token_expired refreshes the session once (refresh
 // tokens rotate, so refreshes are serialised). Run adds the poke stream
 // (reconnected when it drops or falls silent) and a periodic pull.
+//
+// AddPhoto records a photo's photo.create and queues its file in one local
+// transaction. The upload waits until a push has brought the record to the
+// server, then runs alongside sync (tus, resumed from the server's offset,
+// each chunk checksummed); a rejected or deleted record fails it, and the
+// file is removed (Config.DeleteAfterUpload) only after the server
+// confirmed every byte. PhotoState merges the queue with the server's
+// record as last pulled; PendingPhotos lists the photos not ready yet.
 package client

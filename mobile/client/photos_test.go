@@ -317,7 +317,8 @@ func TestRejectedPhotoKeepsItsFile(t *testing.T) {
 // With DeleteAfterUpload, a file is removed only once the device heard the
 // server confirm every byte: when the answer to the last chunk is lost (the
 // server has it all), the file stays until the next attempt asks the
-// server's offset. The app hears of each step of the upload.
+// server's offset. The app hears of each step of the upload, and an access
+// token that expired before it is refreshed as for any other call.
 func TestDeleteAfterUploadWaitsForConfirmation(t *testing.T) {
 	t.Parallel()
 	e := newPhotoEnv(t)
@@ -344,9 +345,13 @@ func TestDeleteAfterUploadWaitsForConfirmation(t *testing.T) {
 		off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
 		return isUploadPatch(r) && off+r.ContentLength == int64(len(data)) && lost.CompareAndSwap(false, true)
 	}
+	e.clock.advance(16 * time.Minute) // past the 15-minute access token
 	before := changes.Load()
 	if n, err := d.Upload(ctx); err != nil || n != 0 {
 		t.Fatalf("upload with the last answer lost: %d confirmed, %v", n, err)
+	}
+	if got := d.Stats().Refreshes; got != 1 {
+		t.Fatalf("refreshes = %d, want 1", got)
 	}
 	if got := changes.Load() - before; got < int64(chunks) {
 		t.Fatalf("the app heard of %d changes during an upload of %d chunks", got, chunks)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
@@ -52,17 +53,7 @@ func (r *recorder) take() []string {
 	return out
 }
 
-func sameRequests(got []string, want ...string) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			return false
-		}
-	}
-	return true
-}
+func sameRequests(got []string, want ...string) bool { return slices.Equal(got, want) }
 
 func mustUpload(t *testing.T, q *uploadq.Queue, photoID string) uploadq.Item {
 	t.Helper()
@@ -91,38 +82,25 @@ func TestQueueSmallPhotoInOneRequest(t *testing.T) {
 	q := open(t, s, filepath.Join(t.TempDir(), "queue.db"), c, rt)
 	defer q.Close()
 
-	small, path, data := s.photo(t, 5, 20<<10)
-	if _, err := q.Enqueue(t.Context(), small.ID, path); err != nil {
-		t.Fatal(err)
+	// sendPhoto queues a new photo of n bytes (seed picks them), uploads
+	// it, and checks the requests it took and the bytes the server holds.
+	sendPhoto := func(what string, seed uint64, n int, want ...string) {
+		t.Helper()
+		ph, path, data := s.photo(t, seed, n)
+		if _, err := q.Enqueue(t.Context(), ph.ID, path); err != nil {
+			t.Fatal(err)
+		}
+		mustUpload(t, q, ph.ID)
+		if got := rt.take(); !sameRequests(got, want...) {
+			t.Fatalf("%s: requests %v, want %v", what, got, want)
+		}
+		if got := s.stored(t, data); string(got) != string(data) {
+			t.Fatalf("%s: the server holds other bytes", what)
+		}
 	}
-	mustUpload(t, q, small.ID)
-	if got := rt.take(); !sameRequests(got, "POST+body") {
-		t.Fatalf("small photo: requests %v, want one POST with the bytes", got)
-	}
-	if got := s.stored(t, data); string(got) != string(data) {
-		t.Fatal("the server holds other bytes than the small photo's")
-	}
-
-	again, path, _ := s.photo(t, 5, 20<<10)
-	if _, err := q.Enqueue(t.Context(), again.ID, path); err != nil {
-		t.Fatal(err)
-	}
-	mustUpload(t, q, again.ID)
-	if got := rt.take(); !sameRequests(got, "POST+body") {
-		t.Fatalf("same bytes again: requests %v, want one POST", got)
-	}
-
-	large, path, data := s.photo(t, 6, 100<<10)
-	if _, err := q.Enqueue(t.Context(), large.ID, path); err != nil {
-		t.Fatal(err)
-	}
-	mustUpload(t, q, large.ID)
-	if got := rt.take(); !sameRequests(got, "POST", "PATCH+body", "PATCH+body", "PATCH+body") {
-		t.Fatalf("large photo: requests %v, want an empty POST and three PATCHes", got)
-	}
-	if got := s.stored(t, data); string(got) != string(data) {
-		t.Fatal("the server holds other bytes than the large photo's")
-	}
+	sendPhoto("small photo", 5, 20<<10, "POST+body")
+	sendPhoto("the same bytes again", 5, 20<<10, "POST+body")
+	sendPhoto("large photo", 6, 100<<10, "POST", "PATCH+body", "PATCH+body", "PATCH+body")
 
 	cut, path, data := s.photo(t, 7, 30<<10)
 	rt.cut = func(r *http.Request) bool { return r.Method == http.MethodPost }

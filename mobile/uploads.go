@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -194,28 +195,36 @@ func (u *uploads) create(c *fiber.Ctx) error {
 	if _, err := uuid.Parse(photoID); err != nil {
 		return domain.ErrNotFound("photo")
 	}
-	ph, err := u.findPhoto(ctx, p.OrgID, photoID)
-	if err != nil {
-		return err
-	}
-	// Deduplication: the bytes of this hash are already stored (this photo
-	// was uploaded before, or another photo with the same bytes), so the
-	// upload completes at once. The store is asked while the database
-	// checks the caller's scope and sums the organization's unfinished
-	// uploads; its answer is used only if the caller may see the photo.
-	key := domain.OriginalKey(p.OrgID, ph.SHA256)
-	type statResult struct {
-		info domain.BlobInfo
-		err  error
-	}
-	stat := make(chan statResult, 1)
+	// The photo, the caller's scope, the bytes of the organization's
+	// unfinished uploads and whether the photo's bytes are stored already
+	// (deduplication: then the upload completes at once) are independent
+	// reads, asked at once. The store's answer is used only if the caller
+	// may see the photo.
+	var (
+		ph                      *domain.Photo
+		info                    domain.BlobInfo
+		findErr, statErr, scope error
+		inFlight                int64
+		qerr                    error
+		wg                      gosync.WaitGroup
+	)
+	wg.Add(3)
 	go func() {
-		info, err := u.Blobs.Stat(ctx, key)
-		stat <- statResult{info, err}
+		defer wg.Done()
+		if ph, findErr = u.findPhoto(ctx, p.OrgID, photoID); findErr == nil {
+			info, statErr = u.Blobs.Stat(ctx, domain.OriginalKey(p.OrgID, ph.SHA256))
+		}
 	}()
-	if err := u.canReadPhoto(ctx, p, photoID); err != nil {
-		return err
+	go func() { defer wg.Done(); scope = u.canReadPhoto(ctx, p, photoID) }()
+	go func() { defer wg.Done(); inFlight, qerr = u.Uploads.UploadBytesInFlight(ctx, p.OrgID) }()
+	wg.Wait()
+	if scope != nil {
+		return scope
 	}
+	if findErr != nil {
+		return findErr
+	}
+	key := domain.OriginalKey(p.OrgID, ph.SHA256)
 	if length != ph.ByteSize {
 		return domain.Invalid(domain.FieldError{Field: "Upload-Length",
 			Message: fmt.Sprintf("must equal the photo's byte_size (%d)", ph.ByteSize)})
@@ -225,9 +234,7 @@ func (u *uploads) create(c *fiber.Ctx) error {
 		ID: uuid.NewString(), OrgID: p.OrgID, PhotoID: ph.ID, UserID: p.UserID,
 		Length: length, SHA256: ph.SHA256, ExpiresAt: now.Add(u.TTL),
 	}
-	inFlight, qerr := u.Uploads.UploadBytesInFlight(ctx, p.OrgID)
-	st := <-stat
-	if info, err := st.info, st.err; err == nil && info.Size == length {
+	if statErr == nil && info.Size == length {
 		up.Offset, up.Complete = length, true
 		up.Content = info.ContentType
 		if err := u.Uploads.CreateUpload(ctx, up); err != nil {
@@ -240,8 +247,8 @@ func (u *uploads) create(c *fiber.Ctx) error {
 			c.Set(fiber.HeaderConnection, "close") // the bytes are not needed
 		}
 		return u.created(c, up)
-	} else if err != nil && !domain.IsCode(err, domain.CodeNotFound) {
-		return err
+	} else if statErr != nil && !domain.IsCode(statErr, domain.CodeNotFound) {
+		return statErr
 	}
 	if qerr != nil {
 		return qerr

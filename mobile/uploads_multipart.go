@@ -70,6 +70,12 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 	whole := up.Offset == 0 && up.MultipartID == "" && len(up.Parts) == 0 && up.Length <= int64(2*len(buf))
 	var held []byte // the first buffer, full, while a whole upload is held
 	key := domain.OriginalKey(up.OrgID, up.SHA256)
+	var ws *wholeStream // a whole upload's PUT, under way while its body arrives
+	defer func() {
+		if ws != nil {
+			ws.abort(errRequestEnded) // nothing once committed
+		}
+	}()
 	from, pos, content := up.Offset, up.Offset, up.Content
 	mpID := up.MultipartID
 	// putPart stores b as the next part in the background; at most one
@@ -108,7 +114,15 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 			}
 			break
 		}
-		n, rerr := io.ReadFull(body, buf[fill:])
+		var n int
+		var rerr error
+		if whole {
+			// In steps, so the store gets the bytes as they come; the
+			// first step is large enough to hold the image's header.
+			n, rerr = io.ReadAtLeast(body, buf[fill:], min(len(buf)-fill, wholeStep(pos)))
+		} else {
+			n, rerr = io.ReadFull(body, buf[fill:])
+		}
 		chunk := buf[fill : fill+n]
 		if pos+int64(n) > up.Length {
 			return domain.Errorf(domain.CodePayloadTooLarge, "the body is longer than what is left of Upload-Length")
@@ -123,6 +137,14 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 				return u.refuse(ctx, p, up, reason, serr)
 			}
 			content = ct
+			if whole {
+				ws = startWhole(ctx, u.Multipart, key, up, content)
+			}
+		}
+		if ws != nil {
+			if err := ws.send(chunk); err != nil {
+				return err
+			}
 		}
 		if !whole {
 			running.Write(chunk)
@@ -169,7 +191,10 @@ func (u *uploads) patchMultipart(c *fiber.Ctx, p domain.Principal, up *domain.Up
 		return c.SendStatus(http.StatusNoContent)
 	}
 	if whole && pos == up.Length {
-		return u.storeWhole(c, p, up, [][]byte{held, buf[:fill]}, content, scan)
+		return u.storeWhole(c, p, up, ws, buf[:fill], content, scan)
+	}
+	if ws != nil {
+		ws.abort(io.ErrUnexpectedEOF) // the body ended early: its bytes go on as parts
 	}
 	if whole {
 		// A held upload that did not end here goes on as any other: its
@@ -251,22 +276,20 @@ func (u *uploads) completeMultipart(ctx context.Context, up *domain.Upload, key 
 	return err
 }
 
-// storeWhole finishes an upload whose bytes all arrived in this request
-// (held in parts, in order): they are stored as the photo's original in
-// one PUT that the store verifies against the photo's sha256, the photo is
-// marked uploaded and the upload complete. Bytes that fail a check are
-// never stored.
-func (u *uploads) storeWhole(c *fiber.Ctx, p domain.Principal, up *domain.Upload, parts [][]byte, content string, scan *domain.ImageScan) error {
+// storeWhole finishes an upload whose bytes all arrived in this request,
+// streamed to the store as they came (ws) but for the last bytes, held in
+// last: if its structure checks out, they are sent and the store verifies
+// the whole against the photo's sha256 before it keeps the object; then
+// the photo is marked uploaded and the upload complete. Bytes that fail a
+// check are never stored.
+func (u *uploads) storeWhole(c *fiber.Ctx, p domain.Principal, up *domain.Upload, ws *wholeStream, last []byte, content string, scan *domain.ImageScan) error {
 	ctx := c.UserContext()
 	if err := scan.Check(); err != nil {
+		ws.abort(err)
 		return u.refuse(ctx, p, up, domain.FailureCorrupt, err)
 	}
-	readers := make([]io.Reader, 0, len(parts))
-	for _, b := range parts {
-		readers = append(readers, bytes.NewReader(b))
-	}
 	key := domain.OriginalKey(up.OrgID, up.SHA256)
-	if _, err := u.Multipart.PutVerified(ctx, key, io.MultiReader(readers...), up.Length, content, up.SHA256); err != nil {
+	if _, err := ws.commit(last); err != nil {
 		if domain.IsCode(err, domain.CodeContentMismatch) {
 			return u.refuse(ctx, p, up, domain.FailureHashMismatch, errHashMismatch())
 		}
@@ -285,3 +308,16 @@ func (u *uploads) storeWhole(c *fiber.Ctx, p domain.Principal, up *domain.Upload
 	u.offsetHeaders(c, up)
 	return c.SendStatus(http.StatusNoContent)
 }
+
+// wholeStep is how many bytes a whole upload's body is read in at a time,
+// pos bytes into it: the first read takes the image's header (with its
+// metadata segments) for admit, the others pass bytes on as they come.
+func wholeStep(pos int64) int {
+	if pos == 0 {
+		return 256 << 10
+	}
+	return 64 << 10
+}
+
+// errRequestEnded ends a store's read of a body the request did not finish.
+var errRequestEnded = errors.New("the request ended before its upload was stored")

@@ -780,6 +780,9 @@ func TestUploadRefusesTruncatedImage(t *testing.T) {
 			e := newPhotoEnv(t, kind)
 			second := e.serve(sqltest.Reopen(t, e.store), newBlobsLike(t, kind, e.blobs))
 			full := encodeJPEG(t, noisyImage(1, 600, 400))
+			// Over a megabyte: the store reads it in many steps while it
+			// arrives, all but its last byte, before the check fails.
+			large := encodeJPEG(t, noisyImage(3, 1400, 1100))
 			var pngBuf bytes.Buffer
 			if err := png.Encode(&pngBuf, noisyImage(2, 200, 100)); err != nil {
 				t.Fatal(err)
@@ -792,6 +795,7 @@ func TestUploadRefusesTruncatedImage(t *testing.T) {
 				{"jpeg cut to two thirds, one request", full[:len(full)*2/3], 1},
 				{"jpeg without its last byte, two requests on two servers", full[:len(full)-1], 2},
 				{"png without its IEND chunk", pngBuf.Bytes()[:pngBuf.Len()-12], 1},
+				{"large jpeg without its end marker, streamed to the store", large[:len(large)-2], 1},
 			} {
 				ph := e.photo(tc.data)
 				loc := e.mustCreate(e.base, ph)

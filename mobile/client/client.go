@@ -73,10 +73,13 @@ type Config struct {
 	// DeleteAfterUpload removes a photo's file (AddPhoto) once the server
 	// confirmed every byte of it; never before.
 	DeleteAfterUpload bool
-	// UploadChunkSize is the bytes of a photo sent per request (default
-	// 1 MiB; a photo no larger goes in one request). Each request must
-	// finish within HTTPClient's timeout, so a slow link wants it smaller.
-	UploadChunkSize int
+	// UploadChunkSize is the bytes of a photo sent per request once a
+	// photo's first attempt failed (default 1 MiB), and
+	// UploadOneRequestSize the largest photo whose first attempt sends it
+	// whole in one request (default uploadq.DefaultOneRequestSize;
+	// negative: UploadChunkSize). Each request must finish within
+	// HTTPClient's timeout, so a slow link wants both smaller.
+	UploadChunkSize, UploadOneRequestSize int
 	// Logger receives the library's diagnostics (never record data).
 	Logger *slog.Logger
 }
@@ -184,7 +187,7 @@ func Open(cfg Config) (*Client, error) {
 	// writes a photo's record and its upload in one transaction.
 	c.queue, err = uploadq.Open(ctx, uploadq.Config{
 		DB: st.db, BaseURL: cfg.BaseURL, Token: c.accessToken, Refresh: c.refresh, HTTP: cfg.HTTPClient,
-		ChunkSize: cfg.UploadChunkSize, MinBackoff: cfg.RetryBase, MaxBackoff: cfg.RetryMax,
+		ChunkSize: cfg.UploadChunkSize, OneRequestSize: cfg.UploadOneRequestSize, MinBackoff: cfg.RetryBase, MaxBackoff: cfg.RetryMax,
 		DeleteAfterUpload: cfg.DeleteAfterUpload, OnChange: func(string) { c.changed() },
 	})
 	if err == nil {

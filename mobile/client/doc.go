@@ -19,8 +19,10 @@
 //
 // AddPhoto records a photo's photo.create and queues its file in one local
 // transaction. The upload waits until a push has brought the record to the
-// server, then runs alongside sync (tus, resumed from the server's offset,
-// each chunk checksummed); a rejected or deleted record fails it, and the
+// server, then runs alongside sync (tus: a photo up to
+// Config.UploadOneRequestSize goes whole in one request on its first
+// attempt; otherwise, or after that failed, in checksummed chunks resumed
+// from the server's offset); a rejected or deleted record fails it, and the
 // file is removed (Config.DeleteAfterUpload) only after the server
 // confirmed every byte. PhotoState merges the queue with the server's
 // record as last pulled; PendingPhotos lists the photos not ready yet.

@@ -149,7 +149,7 @@ func isUploadPatch(r *http.Request) bool {
 func TestPhotoUploadSurvivesOfflineAndRestart(t *testing.T) {
 	t.Parallel()
 	e := newPhotoEnv(t)
-	d := e.device(t, e.tech, func(c *client.Config) { c.UploadChunkSize = 32 << 10 })
+	d := e.device(t, e.tech, func(c *client.Config) { c.UploadChunkSize, c.UploadOneRequestSize = 32<<10, -1 })
 	d.mustSync(t)
 	path, data := writeJPEG(t, 1, 640, 400)
 	if len(data) < 4*32<<10 {
@@ -324,7 +324,7 @@ func TestDeleteAfterUploadWaitsForConfirmation(t *testing.T) {
 	e := newPhotoEnv(t)
 	var changes atomic.Int64
 	d := e.device(t, e.tech, func(c *client.Config) {
-		c.DeleteAfterUpload, c.UploadChunkSize = true, 32<<10
+		c.DeleteAfterUpload, c.UploadChunkSize, c.UploadOneRequestSize = true, 32<<10, -1
 		c.OnChange = func() { changes.Add(1) }
 	})
 	path, data := writeJPEG(t, 3, 320, 240)

@@ -55,8 +55,11 @@ type Options struct {
 	// DeleteAfterUpload removes a photo's file once the server confirmed
 	// every byte of it (never before).
 	DeleteAfterUpload bool
-	// UploadChunkBytes is the bytes of a photo sent per request (0: 1 MiB).
-	UploadChunkBytes int64
+	// UploadChunkBytes is the bytes of a photo sent per request after its
+	// first attempt failed (0: 1 MiB); UploadOneRequestBytes the largest
+	// photo a first attempt sends whole in one request (0: 8 MiB;
+	// negative: UploadChunkBytes).
+	UploadChunkBytes, UploadOneRequestBytes int64
 }
 
 // NewOptions returns empty options (gobind exposes structs by pointer).
@@ -82,6 +85,7 @@ func Open(o *Options, l Listener) (*Client, error) {
 		Platform: domain.Platform(o.Platform), PushToken: o.PushToken,
 		PullInterval:      time.Duration(o.PullIntervalSeconds) * time.Second,
 		DeleteAfterUpload: o.DeleteAfterUpload, UploadChunkSize: int(o.UploadChunkBytes),
+		UploadOneRequestSize: int(o.UploadOneRequestBytes),
 	}
 	if l != nil {
 		cfg.OnConflict = func(x fsync.Outcome) {

@@ -101,6 +101,21 @@ func TestQueueSmallPhotoInOneRequest(t *testing.T) {
 	sendPhoto("small photo", 5, 20<<10, "POST+body")
 	sendPhoto("the same bytes again", 5, 20<<10, "POST+body")
 	sendPhoto("large photo", 6, 100<<10, "POST", "PATCH+body", "PATCH+body", "PATCH+body")
+	// With OneRequestSize above ChunkSize, a photo up to it goes whole on
+	// its first attempt.
+	whole := open(t, s, filepath.Join(t.TempDir(), "whole.db"), c, rt, 128<<10)
+	defer whole.Close()
+	ph, path, data := s.photo(t, 8, 100<<10)
+	if _, err := whole.Enqueue(t.Context(), ph.ID, path); err != nil {
+		t.Fatal(err)
+	}
+	mustUpload(t, whole, ph.ID)
+	if got := rt.take(); !sameRequests(got, "POST+body") {
+		t.Fatalf("a photo of 100 KiB with OneRequestSize 128 KiB: requests %v, want one POST with the body", got)
+	}
+	if got := s.stored(t, data); string(got) != string(data) {
+		t.Fatal("the server holds other bytes than the photo sent in one request")
+	}
 
 	cut, path, data := s.photo(t, 7, 30<<10)
 	rt.cut = func(r *http.Request) bool { return r.Method == http.MethodPost }
@@ -145,7 +160,7 @@ func TestQueueWaitReleaseRefreshAndFail(t *testing.T) {
 	token.Store(expired)
 	var refreshes atomic.Int32
 	q, err := uploadq.Open(t.Context(), uploadq.Config{
-		Path: filepath.Join(t.TempDir(), "queue.db"), BaseURL: s.url, ChunkSize: 48 << 10, Now: c.now,
+		Path: filepath.Join(t.TempDir(), "queue.db"), BaseURL: s.url, ChunkSize: 48 << 10, OneRequestSize: -1, Now: c.now,
 		HTTP:  &http.Client{Transport: rt},
 		Token: func(context.Context) (string, error) { return token.Load().(string), nil },
 		Refresh: func(_ context.Context, stale string) error {

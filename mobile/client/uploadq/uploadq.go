@@ -111,9 +111,15 @@ type Config struct {
 	// HTTP is the client to use (default http.DefaultClient).
 	HTTP *http.Client
 	// ChunkSize is the bytes sent per PATCH (default 1 MiB): smaller loses
-	// less on a cut, larger costs fewer round trips. A photo no larger
-	// goes with its creation request.
+	// less on a cut, larger costs fewer round trips.
 	ChunkSize int
+	// OneRequestSize: a photo no larger goes whole with its creation
+	// request on its first attempt (tus creation-with-upload; default
+	// DefaultOneRequestSize, never less than ChunkSize; negative: just
+	// ChunkSize). One request is the fastest way on a working network,
+	// and the server stores such a photo as it arrives; if that attempt
+	// fails, the next ones go in checksummed chunks of ChunkSize.
+	OneRequestSize int
 	// MinBackoff and MaxBackoff bound the wait between attempts (defaults
 	// 2 s and 10 min).
 	MinBackoff, MaxBackoff time.Duration
@@ -126,6 +132,10 @@ type Config struct {
 	// Release or Fail are the caller's to announce).
 	OnChange func(photoID string)
 }
+
+// DefaultOneRequestSize is Config.OneRequestSize's default: most phone
+// photos (2 to 6 MB) go in one request.
+const DefaultOneRequestSize = 8 << 20
 
 // Queue is the persistent upload queue. It is safe for concurrent use;
 // RunOnce (and Run) upload one photo at a time.
@@ -172,6 +182,10 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = 1 << 20
 	}
+	if cfg.OneRequestSize == 0 {
+		cfg.OneRequestSize = DefaultOneRequestSize
+	}
+	cfg.OneRequestSize = max(cfg.OneRequestSize, cfg.ChunkSize)
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 2 * time.Second
 	}
@@ -574,7 +588,7 @@ func (e *localError) Error() string { return "local file: " + e.err.Error() }
 const codeTokenExpired = "token_expired"
 
 // upload runs one attempt: check the file, create the upload if needed
-// (with the bytes, the first time, when they fit in one chunk), ask the
+// (with the bytes, the first time, up to OneRequestSize), ask the
 // server's offset, and send the rest in checksummed chunks, recording each
 // offset the server confirms.
 func (q *Queue) upload(ctx context.Context, it *Item) error {
@@ -587,7 +601,7 @@ func (q *Queue) upload(ctx context.Context, it *Item) error {
 		return err
 	}
 	if it.UploadURL == "" {
-		if err := q.create(ctx, it, f, it.Attempts == 0 && it.Size <= int64(q.cfg.ChunkSize)); err != nil {
+		if err := q.create(ctx, it, f, it.Attempts == 0 && it.Size <= int64(q.cfg.OneRequestSize)); err != nil {
 			return err
 		}
 	} else {

@@ -176,10 +176,16 @@ func (c *clock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func open(t *testing.T, s *server, path string, c *clock, rt http.RoundTripper) *uploadq.Queue {
+// open opens a queue that sends 48 KiB chunks, and photos in one request
+// only up to that size (oneRequest > 0 raises it).
+func open(t *testing.T, s *server, path string, c *clock, rt http.RoundTripper, oneRequest ...int) *uploadq.Queue {
 	t.Helper()
+	one := -1
+	if len(oneRequest) > 0 {
+		one = oneRequest[0]
+	}
 	q, err := uploadq.Open(t.Context(), uploadq.Config{
-		Path: path, BaseURL: s.url, ChunkSize: 48 << 10, DeleteAfterUpload: true, Now: c.now,
+		Path: path, BaseURL: s.url, ChunkSize: 48 << 10, OneRequestSize: one, DeleteAfterUpload: true, Now: c.now,
 		Token: func(context.Context) (string, error) { return s.token, nil },
 		HTTP:  &http.Client{Transport: rt},
 	})

@@ -10,6 +10,7 @@ import (
 // server replica. Every method takes the organization explicitly; another
 // organization's upload answers CodeNotFound like a missing one.
 type UploadStore interface {
+	UploadFinisher
 	// CreateUpload inserts u (ID, OrgID, PhotoID, UserID, Length, SHA256 and
 	// ExpiresAt are required). Returns CodeInvalid if they are not set.
 	CreateUpload(ctx context.Context, u *Upload) error
@@ -20,6 +21,19 @@ type UploadStore interface {
 	// requests racing on one upload exactly one advances it, the other gets
 	// CodeOffsetMismatch. Returns CodeNotFound if the upload is gone.
 	AdvanceUpload(ctx context.Context, u *Upload, from int64) error
+	// DeleteUpload removes the row; a missing one is not an error.
+	DeleteUpload(ctx context.Context, orgID, id string) error
+	// UploadBytesInFlight sums the declared lengths of the organization's
+	// unfinished uploads (for the per-organization quota).
+	UploadBytesInFlight(ctx context.Context, orgID string) (int64, error)
+	// ExpiredUploads lists up to limit unfinished uploads whose ExpiresAt is
+	// before now, and complete ones last touched before now minus keep, of
+	// every organization.
+	ExpiredUploads(ctx context.Context, now time.Time, keep time.Duration, limit int) ([]*Upload, error)
+}
+
+// UploadFinisher is the part of UploadStore that finishes uploads.
+type UploadFinisher interface {
 	// CompleteUpload marks the upload complete (its bytes are the photo's
 	// original now). Completing a complete upload is a no-op.
 	CompleteUpload(ctx context.Context, orgID, id string) error
@@ -31,15 +45,15 @@ type UploadStore interface {
 	// CodeOffsetMismatch if another request moved it on without
 	// completing it, CodeNotFound if it is gone.
 	AdvanceAndComplete(ctx context.Context, u *Upload, from int64) error
-	// DeleteUpload removes the row; a missing one is not an error.
-	DeleteUpload(ctx context.Context, orgID, id string) error
-	// UploadBytesInFlight sums the declared lengths of the organization's
-	// unfinished uploads (for the per-organization quota).
-	UploadBytesInFlight(ctx context.Context, orgID string) (int64, error)
-	// ExpiredUploads lists up to limit unfinished uploads whose ExpiresAt is
-	// before now, and complete ones last touched before now minus keep, of
-	// every organization.
-	ExpiredUploads(ctx context.Context, now time.Time, keep time.Duration, limit int) ([]*Upload, error)
+}
+
+// UploadTx is implemented by the Tx of a store that keeps the uploads too:
+// an upload finished through TxUploads commits with the transaction, so
+// its completion and its photo's new state are one step (and one commit
+// fewer).
+type UploadTx interface {
+	// TxUploads finishes uploads within the transaction.
+	TxUploads() UploadFinisher
 }
 
 // PhotoStore answers the photo queries the API and the housekeeping need.

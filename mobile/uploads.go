@@ -240,7 +240,7 @@ func (u *uploads) create(c *fiber.Ctx) error {
 		if err := u.Uploads.CreateUpload(ctx, up); err != nil {
 			return err
 		}
-		if err := u.markUploaded(ctx, p, up, key); err != nil {
+		if err := u.markUploaded(ctx, p, up, key, nil); err != nil {
 			return err
 		}
 		if withBody {
@@ -463,10 +463,24 @@ func (u *uploads) setUploadState(ctx context.Context, p domain.Principal, photoI
 	})
 }
 
+// finisher finishes the upload row once its bytes are stored.
+type finisher func(ctx context.Context, uploads domain.UploadFinisher) error
+
 // markUploaded records that the photo's bytes are stored at key, and
-// enqueues its processing in the same transaction.
-func (u *uploads) markUploaded(ctx context.Context, p domain.Principal, up *domain.Upload, key string) error {
-	return u.Writer.Write(ctx, p, func(tx domain.Tx) error {
+// enqueues its processing in the same transaction. finish (if any)
+// completes the upload: in that transaction when the store can (so a
+// crash cannot leave one done without the other, and it costs no commit
+// of its own), otherwise right after it.
+func (u *uploads) markUploaded(ctx context.Context, p domain.Principal, up *domain.Upload, key string, finish finisher) error {
+	finished := false
+	err := u.Writer.Write(ctx, p, func(tx domain.Tx) error {
+		finished = false
+		if ut, ok := tx.(domain.UploadTx); ok && finish != nil {
+			if err := finish(ctx, ut.TxUploads()); err != nil {
+				return err
+			}
+			finished = true
+		}
 		rec, err := tx.Find(domain.KindPhoto, up.PhotoID)
 		if err != nil {
 			return err
@@ -494,6 +508,10 @@ func (u *uploads) markUploaded(ctx context.Context, p domain.Principal, up *doma
 		}
 		return tx.Enqueue(domain.OutboxMessage{Kind: domain.PhotoProcessTask, Payload: payload})
 	})
+	if err == nil && finish != nil && !finished {
+		err = finish(ctx, u.Uploads)
+	}
+	return err
 }
 
 // markRefused ends a photo's upload with a reason every device sees.
@@ -568,10 +586,10 @@ func (u *uploads) finish(ctx context.Context, p domain.Principal, up *domain.Upl
 	} else if err != nil {
 		return err
 	}
-	if err := u.markUploaded(ctx, p, up, key); err != nil {
-		return err
-	}
-	if err := u.Uploads.CompleteUpload(ctx, up.OrgID, up.ID); err != nil {
+	err = u.markUploaded(ctx, p, up, key, func(ctx context.Context, uploads domain.UploadFinisher) error {
+		return uploads.CompleteUpload(ctx, up.OrgID, up.ID)
+	})
+	if err != nil {
 		return err
 	}
 	up.Complete = true

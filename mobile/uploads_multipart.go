@@ -299,10 +299,10 @@ func (u *uploads) storeWhole(c *fiber.Ctx, p domain.Principal, up *domain.Upload
 	up.Offset, up.Content = up.Length, content
 	up.HashState = nil // complete: no hash to resume
 	up.ScanState = marshalScan(scan)
-	if err := u.markUploaded(ctx, p, up, key); err != nil {
-		return err
-	}
-	if err := u.Uploads.AdvanceAndComplete(ctx, up, from); err != nil {
+	err := u.markUploaded(ctx, p, up, key, func(ctx context.Context, uploads domain.UploadFinisher) error {
+		return uploads.AdvanceAndComplete(ctx, up, from)
+	})
+	if err != nil {
 		return err
 	}
 	u.offsetHeaders(c, up)

@@ -29,6 +29,12 @@ func Tables() map[string]string {
 // DB exposes the store's connection pool to tests that inspect raw rows.
 func DB(s *Store) *gorm.DB { return s.db }
 
+// ParentAnchor is ResolveAnchor by reading the record's parents, whatever
+// its kind: what a synced row's stored scope must always equal.
+func ParentAnchor(ctx context.Context, s *Store, orgID string, kind domain.EntityKind, id string) (domain.Anchor, error) {
+	return s.parentAnchor(ctx, "resolve anchor of "+string(kind), orgID, kind, id)
+}
+
 // NewRecord is the registry's constructor.
 func NewRecord(k domain.EntityKind) domain.Record { return newRecord(k) }
 

@@ -56,7 +56,11 @@ func (s *Store) FindUserByEmail(ctx context.Context, email string) (*domain.User
 }
 
 // ResolveAnchor loads a live record and the lead and project it hangs under,
-// and lets domain.AnchorFor say who owns it. Parents are followed through
+// and lets domain.AnchorFor say who owns it. A synced record's row keeps
+// that anchor in its scope_ columns, current in the same transaction as
+// every write of the record or of a parent (the pull's scope reads rely on
+// them too), so for those kinds the one read of the row answers; for the
+// others the parents are read. Parents are followed through
 // the references each kind has: lead_id and project_id directly, a
 // project's or customer's lead, a touch's enrollment. A parent that is
 // missing is left out; a tombstoned parent still counts, because the record
@@ -74,6 +78,30 @@ func (s *Store) ResolveAnchor(ctx context.Context, orgID string, kind domain.Ent
 		}
 		return domain.Anchor{OrgID: orgID, Kind: kind, ID: id}, nil
 	}
+	if domain.IsSynced(kind) {
+		if e, ok := entities[kind]; ok {
+			return s.storedAnchor(ctx, op, e, orgID, id)
+		}
+	}
+	return s.parentAnchor(ctx, op, orgID, kind, id)
+}
+
+// storedAnchor is a live synced record's anchor as its row keeps it.
+func (s *Store) storedAnchor(ctx context.Context, op string, e entity, orgID, id string) (domain.Anchor, error) {
+	c, err := findWithScope(s.conn(ctx), e, orgID, id)
+	if err != nil {
+		return domain.Anchor{}, s.translate(op, err)
+	}
+	if sd, ok := c.rec.(domain.SoftDeletable); ok && sd.Deleted() != nil {
+		return domain.Anchor{}, opError(op, notFound(c.rec.EntityKind()))
+	}
+	a := c.scope.anchor(orgID, keyOf(c.rec))
+	a.CreatedBy = c.rec.Base().CreatedBy
+	return a, nil
+}
+
+// parentAnchor resolves the anchor by reading the record's parents.
+func (s *Store) parentAnchor(ctx context.Context, op, orgID string, kind domain.EntityKind, id string) (domain.Anchor, error) {
 	rec, err := s.FindRecord(ctx, orgID, kind, id)
 	if err != nil {
 		return domain.Anchor{}, err

@@ -404,7 +404,7 @@ func TestChangeRowsCarryRecordState(t *testing.T) {
 				continue
 			}
 			stored := find(t, s, rec)
-			a, _ := s.ResolveAnchor(ctx, tr.org.ID, rec.EntityKind(), rec.Base().ID)
+			a, _ := sqlstore.ParentAnchor(ctx, s, tr.org.ID, rec.EntityKind(), rec.Base().ID)
 			if !ok || r.Op != domain.OpUpsert || r.Version != stored.Base().Version || r.Seq != r.Version ||
 				r.Anchor.OrgID != tr.org.ID || r.Anchor.Kind != rec.EntityKind() || r.Anchor.ID != rec.Base().ID ||
 				owners(r.Anchor) != owners(a) || !r.CreatedAt.Equal(stored.Base().UpdatedAt) {
@@ -595,7 +595,8 @@ func TestScopeFiltersAgreeWithCanSee(t *testing.T) {
 }
 
 // requireScopesAgree compares, for each user, what the store's scope reads
-// return with what domain.CanSee says over ResolveAnchor.
+// (ResolveAnchor among them) return with what domain.CanSee says over the
+// anchor the records' parents give.
 func requireScopesAgree(t *testing.T, s *sqlstore.Store, org *domain.Organization, users []*domain.User, recs []domain.Record) {
 	t.Helper()
 	// Every live synced record: created ones plus the users.
@@ -608,11 +609,14 @@ func requireScopesAgree(t *testing.T, s *sqlstore.Store, org *domain.Organizatio
 	ids := slices.Sorted(maps.Keys(current))
 	anchors := map[string]domain.Anchor{}
 	for id, rec := range current {
-		a, err := s.ResolveAnchor(ctx, org.ID, rec.EntityKind(), id)
+		a, err := sqlstore.ParentAnchor(ctx, s, org.ID, rec.EntityKind(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		anchors[id] = a
+		if got, err := s.ResolveAnchor(ctx, org.ID, rec.EntityKind(), id); err != nil || got != a {
+			t.Errorf("ResolveAnchor(%s) = %+v, %v; its parents give %+v", rec.EntityKind(), got, err, a)
+		}
 	}
 	for i, u := range users {
 		f := filterOf(u)

@@ -7,12 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/iswitchroofs/fieldsync/domain"
 )
 
 var (
 	_ domain.UploadStore = (*Store)(nil)
 	_ domain.PhotoStore  = (*Store)(nil)
+	_ domain.UploadTx    = (*writeTx)(nil)
 )
 
 // uploadRow is the uploads table's row; parts are JSON so that a part list
@@ -107,7 +110,7 @@ func (s *Store) CreateUpload(ctx context.Context, u *domain.Upload) error {
 func (s *Store) FindUpload(ctx context.Context, orgID, id string) (*domain.Upload, error) {
 	const op = "find upload"
 	var rows []uploadRow
-	if err := s.conn(ctx).Where("org_id = ? AND id = ?", orgID, id).Limit(1).Find(&rows).Error; err != nil {
+	if err := s.uploadsConn(ctx).Where("org_id = ? AND id = ?", orgID, id).Limit(1).Find(&rows).Error; err != nil {
 		return nil, s.translate(op, err)
 	}
 	if len(rows) == 0 {
@@ -158,7 +161,7 @@ func (s *Store) advanceUpload(ctx context.Context, op string, u *domain.Upload, 
 		"offset": u.Offset, "parts": partsJSON(u), "hash_state": u.HashState, "content": u.Content, "updated_at": now,
 	}
 	maps.Copy(cols, extra)
-	res := s.conn(ctx).Model(&uploadRow{}).
+	res := s.uploadsConn(ctx).Model(&uploadRow{}).
 		Where("org_id = ? AND id = ? AND \"offset\" = ? AND complete = ?", u.OrgID, u.ID, from, false).
 		Updates(cols)
 	if res.Error != nil {
@@ -180,7 +183,7 @@ func movedOn() *domain.Error {
 // CompleteUpload implements domain.UploadStore.
 func (s *Store) CompleteUpload(ctx context.Context, orgID, id string) error {
 	const op = "complete upload"
-	res := s.conn(ctx).Model(&uploadRow{}).Where("org_id = ? AND id = ?", orgID, id).
+	res := s.uploadsConn(ctx).Model(&uploadRow{}).Where("org_id = ? AND id = ?", orgID, id).
 		Updates(map[string]any{"complete": true, "updated_at": s.now()})
 	if res.Error != nil {
 		return s.translate(op, res.Error)
@@ -248,4 +251,43 @@ func (s *Store) PhotosWithHash(ctx context.Context, orgID, sha256hex string) ([]
 	err := s.conn(ctx).Where("org_id = ? AND sha256 = ? AND deleted_at IS NULL", orgID, sha256hex).
 		Order("id").Find(&out).Error
 	return out, s.translate("photos with hash", err)
+}
+
+// txUploadsKey carries a write transaction's handle in the context of the
+// upload statements TxUploads runs.
+type txUploadsKey struct{}
+
+// uploadsConn is the handle the upload statements run on: the write
+// transaction's when they come through TxUploads, the pool's otherwise.
+func (s *Store) uploadsConn(ctx context.Context) *gorm.DB {
+	if db, ok := ctx.Value(txUploadsKey{}).(*gorm.DB); ok {
+		return db.WithContext(ctx)
+	}
+	return s.conn(ctx)
+}
+
+// txUploads finishes uploads in a write transaction (domain.UploadTx).
+type txUploads struct{ t *writeTx }
+
+// TxUploads implements domain.UploadTx.
+func (t *writeTx) TxUploads() domain.UploadFinisher { return txUploads{t} }
+
+func (u txUploads) in(ctx context.Context) context.Context {
+	return context.WithValue(ctx, txUploadsKey{}, u.t.db)
+}
+
+// CompleteUpload implements domain.UploadFinisher in the transaction.
+func (u txUploads) CompleteUpload(ctx context.Context, orgID, id string) error {
+	if err := u.t.usable("complete upload"); err != nil {
+		return err
+	}
+	return u.t.s.CompleteUpload(u.in(ctx), orgID, id)
+}
+
+// AdvanceAndComplete implements domain.UploadFinisher in the transaction.
+func (u txUploads) AdvanceAndComplete(ctx context.Context, up *domain.Upload, from int64) error {
+	if err := u.t.usable("advance and complete upload"); err != nil {
+		return err
+	}
+	return u.t.s.AdvanceAndComplete(u.in(ctx), up, from)
 }

@@ -139,3 +139,66 @@ func TestPhotoQueries(t *testing.T) {
 		}
 	})
 }
+
+// An upload finished through the write transaction's TxUploads commits and
+// rolls back with that transaction.
+func TestUploadFinishedInTheWriteTransaction(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := t.Context()
+		org := sqltest.Org(t, s)
+		p := domain.Principal{OrgID: org.ID, Role: domain.RoleAdmin}
+		newUpload := func() *domain.Upload {
+			up := &domain.Upload{ID: uuid.NewString(), OrgID: org.ID, PhotoID: uuid.NewString(), UserID: uuid.NewString(),
+				Length: 10, SHA256: "ab", ExpiresAt: time.Now().Add(time.Hour)}
+			if err := s.CreateUpload(ctx, up); err != nil {
+				t.Fatal(err)
+			}
+			return up
+		}
+		finish := func(up *domain.Upload, fail error) error {
+			return s.Write(ctx, p, func(tx domain.Tx) error {
+				up.Offset = up.Length
+				if err := tx.(domain.UploadTx).TxUploads().AdvanceAndComplete(ctx, up, 0); err != nil {
+					return err
+				}
+				return fail
+			})
+		}
+		complete := func(up *domain.Upload) bool {
+			got, err := s.FindUpload(ctx, org.ID, up.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.Complete
+		}
+
+		rolledBack := newUpload()
+		boom := domain.Errorf(domain.CodeConflict, "the rest of the transaction failed")
+		sqltest.RequireCode(t, finish(rolledBack, boom), domain.CodeConflict)
+		if complete(rolledBack) {
+			t.Fatal("an upload finished in a transaction that rolled back is complete")
+		}
+		committed := newUpload()
+		if err := finish(committed, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !complete(committed) {
+			t.Fatal("an upload finished in a committed transaction is not complete")
+		}
+		// CompleteUpload likewise, and a lost compare-and-set is an error
+		// of the transaction.
+		other := newUpload()
+		err := s.Write(ctx, p, func(tx domain.Tx) error {
+			return tx.(domain.UploadTx).TxUploads().CompleteUpload(ctx, org.ID, other.ID)
+		})
+		if err != nil || !complete(other) {
+			t.Fatalf("CompleteUpload in a transaction: %v", err)
+		}
+		moved := newUpload()
+		err = s.Write(ctx, p, func(tx domain.Tx) error {
+			moved.Offset = moved.Length
+			return tx.(domain.UploadTx).TxUploads().AdvanceAndComplete(ctx, moved, 5)
+		})
+		sqltest.RequireCode(t, err, domain.CodeOffsetMismatch)
+	})
+}

@@ -40,10 +40,10 @@ const (
 // The stream ends when the client goes away (the next write fails), when
 // the access token that opened it expires (so a signed-out or deactivated
 // user cannot listen on: the client reconnects with a fresh token, which
-// requireAuth checks again), and when the server shuts down: fasthttp closes
-// every request's Done channel at the start of Shutdown, before it waits for
-// open connections, so app.Shutdown/ShutdownWithTimeout ends every stream
-// without any call from the caller.
+// requireAuth checks again), and when the server shuts down: when
+// Config.Closing is closed, or else when fasthttp closes every request's
+// Done channel at the start of Shutdown, before it waits for open
+// connections.
 func (s *server) events(c *fiber.Ctx) error {
 	p, _, err := s.syncQuery(c)
 	if err != nil {
@@ -70,9 +70,13 @@ func (s *server) events(c *fiber.Ctx) error {
 	// Subscribe before answering: a commit between "ready" and the first
 	// select must still poke.
 	pokes, unsubscribe := s.pokes.Subscribe(p.OrgID, p.UserID, p.Role)
+	done := s.closing
+	if done == nil {
+		done = c.Context().Done()
+	}
 	st := &stream{
 		pokes:        pokes,
-		done:         c.Context().Done(),
+		done:         done,
 		conn:         c.Context().Conn(),
 		until:        until,
 		heartbeat:    s.heartbeat,

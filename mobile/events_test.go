@@ -375,6 +375,27 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 	}
 }
 
+// TestClosingEndsOpenStreams: with Config.Closing, streams end when it is
+// closed (the caller's shutdown step), before Shutdown is called, and the
+// shutdown that follows has nothing to wait for.
+func TestClosingEndsOpenStreams(t *testing.T) {
+	t.Parallel()
+	closing := make(chan struct{})
+	b := setup(t, withSync, func(_ *testBundle, cfg *Config) { cfg.Closing = closing })
+	streams := []*sseStream{openStream(t, b, "good"), openStream(t, b, "manager")}
+	close(closing)
+	for _, s := range streams {
+		s.expectEnd(t)
+	}
+	waitFor(t, "both subscriptions to be cancelled", func() bool {
+		open, cancelled := b.pokes.counts()
+		return open == 0 && cancelled == 2
+	})
+	if err := b.app.ShutdownWithTimeout(waitTimeout); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
 // TestEventStreamOutlivesTheWriteTimeout: the server's write timeout is set
 // once per answer; a stream renews it with each frame, so a live stream is
 // not cut off after WriteTimeout while a stalled one would be.

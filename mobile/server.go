@@ -54,6 +54,12 @@ type Config struct {
 	TrustedProxies []string
 	// Version is reported by /healthz.
 	Version string
+	// Closing, if set, is closed when the server begins to shut down: open
+	// event streams end then, so the shutdown need not wait them out.
+	// Without it they end on fasthttp's own signal (RequestCtx.Done), which
+	// a stream that opens while a shutdown times out reads as the shutdown
+	// resets it: a data race. The caller closes it before Shutdown.
+	Closing <-chan struct{}
 	// Uploads turns on the photo routes (tus uploads, signed URLs, pairs)
 	// and request-body streaming for the uploads; nil leaves them off.
 	Uploads *UploadsConfig
@@ -72,6 +78,7 @@ type server struct {
 	writeTimeout time.Duration
 	streams      prometheus.Gauge
 	proxies      trustedProxies
+	closing      <-chan struct{}
 }
 
 // New builds the Fiber application with the plumbing and the routes of this
@@ -95,6 +102,7 @@ func New(cfg Config) *fiber.App {
 	s := &server{
 		log: cfg.Logger, auth: cfg.Auth, users: cfg.Users, records: cfg.Records, ready: cfg.Ready,
 		sync: cfg.Sync, pokes: cfg.Pokes, heartbeat: cfg.Heartbeat, writeTimeout: cfg.WriteTimeout,
+		closing: cfg.Closing,
 	}
 	// Fiber reads a whole body before any handler runs: its limit must admit
 	// the largest endpoint's, and decodeJSON applies each endpoint's own.

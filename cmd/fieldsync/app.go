@@ -47,6 +47,9 @@ type system struct {
 	closers  []namedCloser
 	// httpAddr is where the API listens (FIELDSYNC_HTTP_ADDR may ask for port 0).
 	httpAddr string
+	// closing is closed when the HTTP server begins to shut down, which
+	// ends its event streams (mobile.Config.Closing).
+	closing chan struct{}
 }
 
 type namedCloser struct {
@@ -92,7 +95,7 @@ func newSystem(env *runEnv, m mode) (*system, error) {
 	log := newLogger(cfg, logOut, m == modeDev)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &system{cfg: cfg, log: log, clock: domain.ClockFunc(time.Now), registry: reg}, nil
+	return &system{cfg: cfg, log: log, clock: domain.ClockFunc(time.Now), registry: reg, closing: make(chan struct{})}, nil
 }
 
 // openStore connects to the database. Dev and the tools may migrate; serve
@@ -278,9 +281,20 @@ func (s *system) httpApp() *fiber.App {
 		TrustedProxies: s.cfg.TrustedProxies,
 		Version:        version,
 		Uploads:        s.uploadsConfig(),
+		Closing:        s.closing,
 	})
 	s.mountAdmin(app)
 	return app
+}
+
+// beginClosing closes s.closing (once: a worker's probes server shuts
+// down through the same step).
+func (s *system) beginClosing() {
+	select {
+	case <-s.closing:
+	default:
+		close(s.closing)
+	}
 }
 
 // readyChecks are the readiness checks of every dependency a process uses.
@@ -318,6 +332,7 @@ func (s *system) listenOn(addr string, app *fiber.App, onReady func(addr string)
 		if ok {
 			timeout = time.Until(deadline)
 		}
+		s.beginClosing()
 		return app.ShutdownWithTimeout(timeout)
 	})
 	addr = ln.Addr().String()

@@ -242,6 +242,9 @@ type simServer struct {
 	proxy  *sim.Proxy
 	stopBG func()
 
+	// closing ends the event streams of every application at close.
+	closing chan struct{}
+
 	mu   gosync.Mutex
 	apps []*fiber.App // every application started; the last one serves
 	ln   net.Listener // the serving one's
@@ -302,7 +305,7 @@ func startSimServer(ctx context.Context, store *sqlstore.Store, log *slog.Logger
 	store.OnCommit(func(orgID string, _ int64, users []string) { bus.Publish(bgCtx, orgID, users) })
 	s := &simServer{
 		store: store, log: log, auth: svc, engine: fsync.New(fsync.Config{Store: store, Log: log}), pokes: bus,
-		killed: make(chan struct{}, 1),
+		killed: make(chan struct{}, 1), closing: make(chan struct{}),
 	}
 	s.front = killingEngine{SyncEngine: s.engine, srv: s}
 	if wrap != nil {
@@ -331,7 +334,7 @@ func startSimServer(ctx context.Context, store *sqlstore.Store, log *slog.Logger
 func (s *simServer) start() (string, error) {
 	app := mobile.New(mobile.Config{
 		Logger: s.log, Registry: prometheus.NewRegistry(), Auth: s.auth, Users: s.store, Records: s.store,
-		Sync: s.front, Pokes: s.pokes, Heartbeat: 2 * time.Second,
+		Sync: s.front, Pokes: s.pokes, Heartbeat: 2 * time.Second, Closing: s.closing,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -382,6 +385,7 @@ func (s *simServer) killMidPush(ctx context.Context) error {
 }
 
 func (s *simServer) close() {
+	close(s.closing)
 	if s.proxy != nil {
 		_ = s.proxy.Close()
 	}

@@ -145,7 +145,7 @@ func TestSpecDocumentsEveryMutation(t *testing.T) {
 	}
 	limits := map[string]int{"mutations per push": fsync.MaxMutationsPerPush, "records per pull page": fsync.MaxPullLimit}
 	for name, n := range limits {
-		if !strings.Contains(spec, "| "+name+" | "+formatThousands(n)) && !strings.Contains(spec, "| "+name+" | `limit`, default 500, at most "+formatThousands(n)) {
+		if !strings.Contains(spec, "| "+name+" | "+formatThousands(n)) && !strings.Contains(spec, "| "+name+" | `limit`, default "+formatThousands(fsync.DefaultPullLimit)+", at most "+formatThousands(n)) {
 			t.Errorf("the limits table does not give %s = %d", name, n)
 		}
 	}

@@ -128,6 +128,35 @@ func knownTo(kind domain.EntityKind, field string, schema int) bool {
 // given schema version does not know. The current schema gets the payload
 // untouched (no parse). A payload that is not an object is returned as is:
 // it came from the store, which only writes objects.
+// CreateDefaults are the fields a device sets itself, when the arguments
+// leave them out, on the record a create mutation makes for user, within
+// what schema has: the server sets the same, and so answers such a create
+// with op version only (docs/sync-protocol.md, "Comes back as version"). A
+// device that rebuilt the record from the arguments alone would keep one
+// without these fields.
+func CreateDefaults(mutation, user string, schema int) map[string]any {
+	var out map[string]any
+	switch mutation {
+	case "photo.create":
+		out = map[string]any{"taken_by": user, "upload_state": domain.UploadPending, "processing_state": domain.ProcessingPending}
+	case "appointment.create":
+		out = map[string]any{"status": domain.AppointmentScheduled, "assigned_to": user}
+	case "interaction.log":
+		out = map[string]any{"user_id": user}
+	default:
+		return nil
+	}
+	kind, _, _ := strings.Cut(mutation, ".")
+	for _, c := range schemaHistory {
+		if string(c.Kind) == kind && c.Since > schema {
+			for _, f := range c.Fields {
+				delete(out, f)
+			}
+		}
+	}
+	return out
+}
+
 func stripForSchema(kind domain.EntityKind, payload json.RawMessage, schema int) json.RawMessage {
 	if schema >= SchemaVersion || len(payload) == 0 {
 		return payload

@@ -304,9 +304,13 @@ func (c *Client) Get(ctx context.Context, kind domain.EntityKind, id string) (js
 		if err != nil {
 			return err
 		}
+		user, err := signedInUser(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for _, m := range ms {
 			if k, mid := Target(m); k == kind && mid == id && !rej[m.ID] {
-				data = ApplyLocal(data, m)
+				data = ApplyLocal(data, m, user, c.cfg.SchemaVersion)
 			}
 		}
 		return nil
@@ -681,6 +685,10 @@ func (c *Client) confirm(ctx context.Context, tx txq, table string, ch fsync.Cha
 	if ok {
 		data = r.Data
 	}
+	user, err := signedInUser(ctx, tx)
+	if err != nil {
+		return err
+	}
 	applied := 0
 	for _, m := range ms {
 		if m.ID > ch.MutationID {
@@ -690,7 +698,7 @@ func (c *Client) confirm(ctx context.Context, tx txq, table string, ch fsync.Cha
 			continue
 		}
 		if k, id := Target(m); k == ch.Kind && id == ch.ID {
-			data = ApplyLocal(data, m)
+			data = ApplyLocal(data, m, user, c.cfg.SchemaVersion)
 			applied++
 		}
 	}
@@ -734,6 +742,10 @@ func (c *Client) View(ctx context.Context, kind domain.EntityKind) ([]Record, er
 		if err != nil {
 			return err
 		}
+		user, err := signedInUser(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for _, m := range ms {
 			k, id := Target(m)
 			if k != kind || rej[m.ID] {
@@ -742,7 +754,7 @@ func (c *Client) View(ctx context.Context, kind domain.EntityKind) ([]Record, er
 			if _, ok := byID[id]; !ok && !slices.Contains(order, id) {
 				order = append(order, id)
 			}
-			byID[id] = ApplyLocal(byID[id], m)
+			byID[id] = ApplyLocal(byID[id], m, user, c.cfg.SchemaVersion)
 		}
 		slices.Sort(order)
 		for _, id := range order {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
@@ -327,5 +328,50 @@ func TestOutcomesAndUpgrade(t *testing.T) {
 	}
 	if ms, _ := old.Pending(ctx); len(ms) != 1 {
 		t.Fatalf("upgrade_required lost the outbox: %+v", ms)
+	}
+}
+
+// Creates the server answers with op version only (their defaults are the
+// client's too, docs/sync-protocol.md) leave the device with the record the
+// server stored, field by field: a photo taken by the user and pending, an
+// appointment scheduled and assigned to the user, a call logged by the user.
+func TestEchoedCreatesCarryTheDefaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	mgr := e.user(t, domain.RoleManager) // who may create all three
+	cust := sqltest.Customer(t, e.store, e.sys)
+	project := sqltest.Project(t, e.store, e.sys, func(p *domain.Project) { p.CustomerID = cust.ID })
+	var oc outcomes
+	d := e.device(t, mgr, oc.tune)
+	d.mustSync(t)
+
+	photo, visit, call := client.NewID(), client.NewID(), client.NewID()
+	d.mutate(t, "photo.create", map[string]any{"id": photo, "project_id": project.ID, "kind": "before",
+		"taken_at": "2026-11-21T15:04:05Z", "sha256": strings.Repeat("ab", 32), "byte_size": 1234, "content_type": "image/jpeg"})
+	d.mutate(t, "appointment.create", map[string]any{"id": visit, "project_id": project.ID, "kind": "inspection",
+		"starts_at": "2026-11-24T15:00:00Z", "ends_at": "2026-11-24T16:00:00Z"})
+	d.mutate(t, "interaction.log", map[string]any{"id": call, "project_id": project.ID, "kind": "call", "occurred_at": "2026-11-21T15:04:05Z"})
+	if got := field(t, d, domain.KindPhoto, photo, "taken_by"); got != mgr.ID {
+		t.Errorf("before the push, the photo is shown taken by %q", got)
+	}
+	d.mustSync(t)
+	if len(oc.rejections) != 0 {
+		t.Fatalf("rejections: %+v", oc.rejections)
+	}
+	e.requireConverged(t, d)
+	for _, c := range []struct {
+		kind      domain.EntityKind
+		id, field string
+		want      string
+	}{
+		{domain.KindPhoto, photo, "taken_by", mgr.ID},
+		{domain.KindPhoto, photo, "upload_state", string(domain.UploadPending)},
+		{domain.KindAppointment, visit, "status", string(domain.AppointmentScheduled)},
+		{domain.KindAppointment, visit, "assigned_to", mgr.ID},
+		{domain.KindInteraction, call, "user_id", mgr.ID},
+	} {
+		if got := field(t, d, c.kind, c.id, c.field); got != c.want {
+			t.Errorf("%s.%s = %q, want %q", c.kind, c.field, got, c.want)
+		}
 	}
 }

@@ -252,7 +252,7 @@ func (e *env) requireConverged(t *testing.T, d *device) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := &synctest.Device{Records: map[synctest.Key]synctest.Record{}}
+	local := &synctest.Device{Records: map[synctest.Key]synctest.Record{}, Schema: fsync.SchemaVersion}
 	for _, r := range recs {
 		local.Records[synctest.Key{Kind: r.Kind, ID: r.ID}] = synctest.Record{Version: r.Version, Data: r.Data}
 	}

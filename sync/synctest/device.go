@@ -241,7 +241,7 @@ func (d *Device) confirm(target map[Key]Record, k Key, c fsync.Change) {
 			continue // rolled back: not part of what the server stored
 		}
 		if kind, id := Target(m); kind == k.Kind && id == k.ID {
-			data = ApplyLocal(data, m)
+			data = d.apply(data, m)
 			applied++
 		}
 	}
@@ -270,9 +270,11 @@ func Target(m fsync.Mutation) (domain.EntityKind, string) {
 // show a mutation before the server confirms it: an update patches the
 // fields it names, a create makes the record from its arguments, a delete
 // removes it, any other mutation sets the arguments it names (a status
-// change its status). It is an approximation good enough for tests: only
-// the mutations' arguments are known here, not the server's defaults.
-func ApplyLocal(data json.RawMessage, m fsync.Mutation) json.RawMessage {
+// change its status), and a create the defaults the spec makes the
+// client's (fsync.CreateDefaults, for user and schema). It is an
+// approximation good enough for tests: only the mutations' arguments are
+// known here, not the server's other derived fields.
+func ApplyLocal(data json.RawMessage, m fsync.Mutation, user string, schema int) json.RawMessage {
 	if strings.HasSuffix(m.Name, ".delete") {
 		return nil
 	}
@@ -290,6 +292,11 @@ func ApplyLocal(data json.RawMessage, m fsync.Mutation) json.RawMessage {
 		delete(args, "base_version")
 		maps.Copy(obj, args)
 	}
+	for f, v := range fsync.CreateDefaults(m.Name, user, schema) {
+		if _, ok := obj[f]; !ok {
+			obj[f], _ = json.Marshal(v)
+		}
+	}
 	switch m.Name {
 	case "appointment.cancel":
 		obj["status"] = json.RawMessage(`"cancelled"`)
@@ -298,6 +305,11 @@ func ApplyLocal(data json.RawMessage, m fsync.Mutation) json.RawMessage {
 	}
 	out, _ := json.Marshal(obj)
 	return out
+}
+
+// apply is ApplyLocal as this device (its user and schema).
+func (d *Device) apply(data json.RawMessage, m fsync.Mutation) json.RawMessage {
+	return ApplyLocal(data, m, d.Principal.UserID, d.Schema)
 }
 
 // Staging reports whether the device is inside a reset session.

@@ -71,7 +71,7 @@ func (d *Device) Diff(want map[Key]Record) []string {
 		case got.Version != w.Version:
 			out = append(out, fmt.Sprintf("%s %s at version %d, server %d", k.Kind, k.ID, got.Version, w.Version))
 		default:
-			for _, f := range fieldDiff(got.Data, w.Data) {
+			for _, f := range fieldDiff(got.Data, w.Data, newerFields(k.Kind, d.Schema)) {
 				out = append(out, fmt.Sprintf("%s %s: %s", k.Kind, k.ID, f))
 			}
 		}
@@ -92,8 +92,9 @@ func compareKeys(a, b Key) int {
 }
 
 // fieldDiff compares the fields of got with those of want, except the
-// header fields.
-func fieldDiff(got, want json.RawMessage) []string {
+// header fields, both ways: a field the server holds (not zero) must be
+// on the device too, unless the device's schema does not have it (newer).
+func fieldDiff(got, want json.RawMessage, newer []string) []string {
 	var g, w map[string]json.RawMessage
 	if err := json.Unmarshal(got, &g); err != nil {
 		return []string{fmt.Sprintf("local data is not an object: %s", got)}
@@ -113,6 +114,23 @@ func fieldDiff(got, want json.RawMessage) []string {
 				shown = string(sv)
 			}
 			out = append(out, fmt.Sprintf("field %s is %s on the device, %s on the server", name, g[name], shown))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(w)) {
+		if _, ok := g[name]; !ok && !slices.Contains(metaFields, name) && !slices.Contains(newer, name) && !isZeroJSON(w[name]) {
+			out = append(out, fmt.Sprintf("field %s is absent on the device, %s on the server", name, w[name]))
+		}
+	}
+	return out
+}
+
+// newerFields are the fields of kind that schemas after schema added: a
+// pull for that schema leaves them out.
+func newerFields(kind domain.EntityKind, schema int) []string {
+	var out []string
+	for _, c := range fsync.SchemaHistory() {
+		if c.Kind == kind && c.Since > schema {
+			out = append(out, c.Fields...)
 		}
 	}
 	return out
@@ -239,7 +257,7 @@ func (d *Device) View(kind domain.EntityKind, id string) (json.RawMessage, bool)
 			continue
 		}
 		if k, mid := Target(m); k == kind && mid == id {
-			data = ApplyLocal(data, m)
+			data = d.apply(data, m)
 		}
 	}
 	return data, data != nil

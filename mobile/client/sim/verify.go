@@ -13,6 +13,7 @@ import (
 
 	"github.com/iswitchroofs/fieldsync/domain"
 	"github.com/iswitchroofs/fieldsync/mobile/client"
+	fsync "github.com/iswitchroofs/fieldsync/sync"
 	"github.com/iswitchroofs/fieldsync/sync/synctest"
 )
 
@@ -132,7 +133,7 @@ func (w *world) verifyDevice(ctx context.Context, d *simDevice) {
 		w.diverge("", "%s: read the local store: %v", who, err)
 		return
 	}
-	local := &synctest.Device{Records: map[synctest.Key]synctest.Record{}}
+	local := &synctest.Device{Records: map[synctest.Key]synctest.Record{}, Schema: fsync.SchemaVersion}
 	for _, r := range recs {
 		k := synctest.Key{Kind: r.Kind, ID: r.ID}
 		local.Records[k] = synctest.Record{Version: r.Version, Data: r.Data}

@@ -1647,8 +1647,8 @@ func (r *benchReport) markdown() string {
 		p("**6. Photo uploads.** Sample photos with 32 random bytes after their end (so that no two hash alike), %.1f MB in %d uploads per figure, ",
 			mb(u.bytes), u.uploads)
 		p("through `fieldsync serve` (tus `POST /v1/uploads`, then one `PATCH` with the whole file, as tus-js-client sends by default; ")
-		p("the server sniffs the type and checks the image's structure as the bytes stream in, stores a whole upload with one PUT that carries the photo's sha256, ")
-		p("which MinIO verifies before keeping the object, and commits the photo's new state through the write path) ")
+		p("the server sniffs the type and checks the image's structure as the bytes stream in, and streams a whole upload, as it arrives, into one PUT that carries the photo's sha256, ")
+		p("which MinIO verifies before keeping the object; then it commits the photo's new state and the upload's completion in one transaction through the write path) ")
 		p("and the same bytes PUT into the same MinIO server directly with minio-go. The two sides alternate, upload by upload (in blocks of %d when several run at once), ", 2*u.workers)
 		p("after one warm-up upload each, so a change in the machine's load meets both alike. One at a time: %s through the server (server busy %.2f CPUs) against %s direct. ",
 			dur(u.server.Round(time.Millisecond)), u.serverCPU, dur(u.direct.Round(time.Millisecond)))

@@ -58,6 +58,11 @@ type SessionStore interface {
 	// RevokeUserSessions revokes every family of a user (deactivation,
 	// password change).
 	RevokeUserSessions(ctx context.Context, orgID, userID string, now time.Time) error
+	// SessionRevoked reports whether the user's token family was revoked
+	// (signed out, a replayed refresh token, a password change), which
+	// ends the access tokens issued under it too. An unknown family is not
+	// revoked: its tokens expired and were removed.
+	SessionRevoked(ctx context.Context, orgID, userID, familyID string) (bool, error)
 }
 
 // LeadFilter selects leads. Nil fields do not filter. Scope filtering by

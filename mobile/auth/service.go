@@ -250,10 +250,10 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*TokenPair,
 	return s.pair(user, old.FamilyID, refresh, next.ExpiresAt)
 }
 
-// SignOut ends the session the refresh token belongs to. Signing out twice,
-// or with a token the store does not know, succeeds. A malformed token is
-// CodeRefreshInvalid. Access tokens already issued stay valid until they
-// expire (at most AccessTTL).
+// SignOut ends the session the refresh token belongs to, and with it the
+// access tokens issued under it (Authenticate checks the session). Signing
+// out twice, or with a token the store does not know, succeeds. A
+// malformed token is CodeRefreshInvalid.
 func (s *Service) SignOut(ctx context.Context, refreshToken string) error {
 	hash, err := refreshTokenHash(refreshToken)
 	if err != nil {
@@ -262,11 +262,14 @@ func (s *Service) SignOut(ctx context.Context, refreshToken string) error {
 	return s.cfg.Sessions.RevokeRefreshToken(ctx, hash, s.cfg.Clock.Now())
 }
 
-// Authenticate verifies an access token (without the "Bearer " scheme) and
+// Authenticate verifies an access token (without the "Bearer " scheme),
 // reloads its user, so the principal carries the user's current role and a
-// deactivation locks the user out at once. Errors: CodeUnauthorized for an
+// deactivation locks the user out at once, and checks its session, so a
+// sign-out (or a revoked session) ends the access tokens issued under it
+// at once too. The two reads run at once. Errors: CodeUnauthorized for an
 // empty token; CodeTokenExpired; CodeTokenInvalid (also when the user no
-// longer exists); CodeAccountDisabled; the user store's errors as they come.
+// longer exists or the session was revoked); CodeAccountDisabled; the
+// stores' errors as they come.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (domain.Principal, Claims, error) {
 	if bearer == "" {
 		return domain.Principal{}, Claims{}, domain.Errorf(domain.CodeUnauthorized, "sign in first: send an access token")
@@ -275,7 +278,17 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (domain.Princ
 	if err != nil {
 		return domain.Principal{}, Claims{}, err
 	}
+	type revokedAnswer struct {
+		revoked bool
+		err     error
+	}
+	session := make(chan revokedAnswer, 1)
+	go func() {
+		revoked, err := s.cfg.Sessions.SessionRevoked(ctx, claims.OrgID, claims.UserID, claims.SessionID)
+		session <- revokedAnswer{revoked, err}
+	}()
 	user, err := s.cfg.Users.FindUser(ctx, claims.OrgID, claims.UserID)
+	sess := <-session
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return domain.Principal{}, Claims{}, errTokenInvalid(err)
 	}
@@ -284,6 +297,12 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (domain.Princ
 	}
 	if !user.Active {
 		return domain.Principal{}, Claims{}, errAccountDisabled()
+	}
+	if sess.err != nil {
+		return domain.Principal{}, Claims{}, sess.err
+	}
+	if sess.revoked {
+		return domain.Principal{}, Claims{}, domain.Errorf(domain.CodeTokenInvalid, "this session was signed out; sign in again")
 	}
 	return domain.Principal{UserID: user.ID, OrgID: user.OrgID, Role: user.Role}, claims, nil
 }

@@ -124,6 +124,17 @@ func (f *fakeSessions) RevokeUserSessions(_ context.Context, orgID, userID strin
 	return nil
 }
 
+func (f *fakeSessions) SessionRevoked(_ context.Context, orgID, userID, familyID string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.byHash {
+		if t.FamilyID == familyID && t.OrgID == orgID && t.UserID == userID && t.RevokedAt != nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (f *fakeSessions) revokeFamily(family string, now time.Time) {
 	for _, t := range f.byHash {
 		if t.FamilyID == family && t.RevokedAt == nil {
@@ -455,9 +466,12 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 	}
 	_, err = b.svc.Refresh(ctx, first.RefreshToken)
 	wantCode(t, err, domain.CodeRefreshReused)
-	// Whoever held the newer token is signed out as well.
+	// Whoever held the newer token is signed out as well, access token
+	// included.
 	_, err = b.svc.Refresh(ctx, second.RefreshToken)
 	wantCode(t, err, domain.CodeRefreshInvalid)
+	_, _, err = b.svc.Authenticate(ctx, second.AccessToken)
+	wantCode(t, err, domain.CodeTokenInvalid)
 }
 
 func TestSignOut(t *testing.T) {
@@ -466,6 +480,9 @@ func TestSignOut(t *testing.T) {
 	ctx := context.Background()
 	p := b.signIn(t)
 	other := b.signIn(t) // a second phone
+	if _, _, err := b.svc.Authenticate(ctx, p.AccessToken); err != nil {
+		t.Fatalf("before sign-out: %v", err)
+	}
 	for range 2 {
 		if err := b.svc.SignOut(ctx, p.RefreshToken); err != nil {
 			t.Fatal(err)
@@ -473,6 +490,12 @@ func TestSignOut(t *testing.T) {
 	}
 	_, err := b.svc.Refresh(ctx, p.RefreshToken)
 	wantCode(t, err, domain.CodeRefreshInvalid)
+	// The access token issued with it ends at once, not when it expires.
+	_, _, err = b.svc.Authenticate(ctx, p.AccessToken)
+	wantCode(t, err, domain.CodeTokenInvalid)
+	if _, _, err := b.svc.Authenticate(ctx, other.AccessToken); err != nil {
+		t.Fatalf("signing out one phone ended another's access token: %v", err)
+	}
 	if _, err := b.svc.Refresh(ctx, other.RefreshToken); err != nil {
 		t.Fatalf("signing out one phone signed out another: %v", err)
 	}

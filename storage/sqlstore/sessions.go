@@ -232,6 +232,15 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, hash string, now time.Ti
 	})
 }
 
+// SessionRevoked implements domain.SessionStore.
+func (s *Store) SessionRevoked(ctx context.Context, orgID, userID, familyID string) (bool, error) {
+	var n int64
+	err := s.conn(ctx).Model(&domain.RefreshToken{}).
+		Where("family_id = ? AND org_id = ? AND user_id = ? AND revoked_at IS NOT NULL", familyID, orgID, userID).
+		Limit(1).Count(&n).Error
+	return n > 0, s.translate("session revoked", err)
+}
+
 // RevokeUserSessions revokes every family of a user (deactivation, password
 // change).
 func (s *Store) RevokeUserSessions(ctx context.Context, orgID, userID string, now time.Time) error {

@@ -97,9 +97,25 @@ func TestRefreshTokenRefusals(t *testing.T) {
 		_, err = s.RotateRefreshToken(ctx, f.root.TokenHash, &domain.RefreshToken{}, f.now, 0)
 		sqltest.RequireCode(t, err, domain.CodeInvalid)
 
-		// Sign-out revokes the family; unknown tokens are fine.
+		// Sign-out revokes the family (SessionRevoked says so, for this
+		// user only); unknown tokens are fine.
+		revoked := func(org, user, family string) bool {
+			t.Helper()
+			r, err := s.SessionRevoked(ctx, org, user, family)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if revoked(f.org.ID, f.user.ID, f.root.FamilyID) {
+			t.Fatal("a live session reads as revoked")
+		}
 		if err := s.RevokeRefreshToken(ctx, f.root.TokenHash, f.now); err != nil {
 			t.Fatal(err)
+		}
+		if !revoked(f.org.ID, f.user.ID, f.root.FamilyID) || revoked(f.org.ID, uuid.NewString(), f.root.FamilyID) ||
+			revoked(f.org.ID, f.user.ID, uuid.NewString()) {
+			t.Fatal("SessionRevoked does not match the signed-out family alone")
 		}
 		if err := s.RevokeRefreshToken(ctx, "unknown", f.now); err != nil {
 			t.Fatal(err)

@@ -238,12 +238,16 @@ func walkthrough(t *testing.T, base string, keys *auth.KeyRing) {
 	// Once a newer token has been used, the spent one is a stolen copy.
 	expect(t, "reused refresh", c.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": mgr.RefreshToken}), 401, domain.CodeRefreshReused)
 	expect(t, "family revoked", c.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": current.RefreshToken}), 401, domain.CodeRefreshInvalid)
+	// The family's access tokens end with it, not when they expire.
+	expect(t, "access token of the revoked family", c.do("GET", "/v1/me", current.AccessToken, nil), 401, domain.CodeTokenInvalid)
+	mgr = c.signIn("manager@iswitch.demo")
 
 	// Sign-out revokes; it is idempotent.
 	s2 := c.signIn("manager@iswitch.demo")
 	expect(t, "sign-out", c.do("POST", "/v1/auth/sign-out", "", map[string]string{"refresh_token": s2.RefreshToken}), 204, "")
 	expect(t, "sign-out again", c.do("POST", "/v1/auth/sign-out", "", map[string]string{"refresh_token": s2.RefreshToken}), 204, "")
 	expect(t, "refresh after sign-out", c.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": s2.RefreshToken}), 401, domain.CodeRefreshInvalid)
+	expect(t, "access token after sign-out", c.do("GET", "/v1/me", s2.AccessToken, nil), 401, domain.CodeTokenInvalid)
 
 	// An expired token signed with the server's own key, and forged ones.
 	p := domain.Principal{UserID: u.ID, OrgID: u.OrgID, Role: u.Role}
